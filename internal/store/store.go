@@ -68,9 +68,12 @@ type Querier interface {
 	GetTask(ctx context.Context, runID, step string, index int) (Task, error)
 	// ListTasks returns tasks ordered by (step position, index).
 	ListTasks(ctx context.Context, f TaskFilter) ([]Task, error)
-	// UpdateTask writes Phase, Attempts, NextAt, Exit, Outputs, Message,
-	// Backend, StartedAt, FinishedAt.
+	// UpdateTask writes Phase, Attempts, RetryBase, NextAt, Exit, Outputs,
+	// Message, Backend, StartedAt, FinishedAt.
 	UpdateTask(ctx context.Context, t Task) error
+	// EarliestRetry is the earliest NextAt after `after` among the run's
+	// Pending tasks (nil if none): when a retry's backoff ends.
+	EarliestRetry(ctx context.Context, runID string, after time.Time) (*time.Time, error)
 	// CountTasks counts a run's tasks by step and phase.
 	CountTasks(ctx context.Context, runID string) (map[string]map[v1.Phase]int, error)
 
@@ -150,14 +153,17 @@ type Step struct {
 // Task is one item of a step. Manifest holds the rendered command, env,
 // inputs and outputs (attempt-specific fields left empty).
 type Task struct {
-	RunID      string
-	Step       string
-	Index      int
-	Item       json.RawMessage
-	Phase      v1.Phase
-	Manifest   v1.TaskManifest
-	CacheKey   string
-	Attempts   int        // attempts started so far
+	RunID    string
+	Step     string
+	Index    int
+	Item     json.RawMessage
+	Phase    v1.Phase
+	Manifest v1.TaskManifest
+	CacheKey string
+	Attempts int // attempts started so far
+	// RetryBase is Attempts when the task was last re-submitted by a manual
+	// retry: the retry limit counts attempts after it.
+	RetryBase  int
 	NextAt     *time.Time // a Pending task starts no earlier than this (retry backoff)
 	Exit       *v1.Exit
 	Outputs    map[string]v1.Output

@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"runtime"
+	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/backend"
+	"github.com/koya-dev/koya/internal/store"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// planBatch is how many runs one planning transaction takes on.
+const planBatch = 16
+
+// planLoop plans runs whose wake-up is due: on a poke (an event arrived, a
+// run was submitted) or every second for timers and other replicas' wakes.
+func (e *Engine) planLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := e.planOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("planning failed", "err", err)
+				break
+			}
+			if n < planBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wakeup:
+		case <-tick.C:
+		}
+	}
+}
+
+// planOnce claims due runs and plans each in one transaction; the attempts
+// it created are dispatched after the commit.
+func (e *Engine) planOnce(ctx context.Context) (int, error) {
+	start := time.Now()
+	now := e.clock()
+	var (
+		results []applyResult
+		runs    []string
+	)
+	err := e.store.Tx(ctx, func(q store.Querier) error {
+		results, runs = results[:0], runs[:0]
+		ids, err := q.ClaimWakeups(ctx, now, planBatch)
+		if err != nil {
+			return err
+		}
+		active, err := q.ListAttempts(ctx, store.AttemptFilter{Phases: []v1.Phase{v1.Pending, v1.Running}, Limit: e.cfg.MaxRunning + 1})
+		if err != nil {
+			return err
+		}
+		capacity := e.cfg.MaxRunning - len(active)
+		for _, id := range ids {
+			if err := q.LockRun(ctx, id); err != nil {
+				return err
+			}
+			snap, err := loadSnapshot(ctx, q, id, capacity, now)
+			if errs.Is(err, errs.NotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			snap.DefaultBackend = e.defaultBackend(ctx, q, snap.Run.Project)
+			snap.StaleAfter = e.cfg.StaleAfter
+			snap.Stopping = e.stoppingSet()
+			plan := MakePlan(snap, now)
+			res, err := e.applyPlan(ctx, q, snap, plan, now)
+			if err != nil {
+				return err
+			}
+			capacity -= len(res.jobs)
+			results = append(results, res)
+			runs = append(runs, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	e.metrics.planSeconds.Observe(time.Since(start).Seconds())
+	for i, res := range results {
+		e.mu.Lock()
+		if res.starved {
+			e.starved[runs[i]] = true
+		}
+		for _, a := range res.stops {
+			e.stopping[a.ID] = true
+		}
+		e.mu.Unlock()
+		for _, a := range res.stops {
+			go e.stopAttempt(ctx, a)
+		}
+		for _, j := range res.jobs {
+			e.enqueue(ctx, j)
+		}
+		if res.changed {
+			e.notifier.Notify(runs[i])
+		}
+	}
+	return len(runs), nil
+}
+
+func (e *Engine) defaultBackend(ctx context.Context, q store.Querier, project string) string {
+	if p, err := q.GetProject(ctx, project); err == nil && p.Spec.DefaultBackend != "" {
+		return p.Spec.DefaultBackend
+	}
+	return e.cfg.DefaultBackend
+}
+
+func (e *Engine) stoppingSet() map[string]bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := make(map[string]bool, len(e.stopping))
+	for id := range e.stopping {
+		m[id] = true
+	}
+	return m
+}
+
+func (e *Engine) enqueue(ctx context.Context, j job) {
+	e.mu.Lock()
+	e.inflight[j.attempt.ID] = true
+	e.mu.Unlock()
+	select {
+	case e.jobs <- j:
+	case <-ctx.Done():
+	}
+}
+
+func (e *Engine) dispatchLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-e.jobs:
+			e.dispatch(ctx, j)
+			e.mu.Lock()
+			delete(e.inflight, j.attempt.ID)
+			e.mu.Unlock()
+		}
+	}
+}
+
+// dispatch starts one attempt on its backend and records the handle. A
+// backend that refuses the attempt fails it (and the retry policy decides);
+// one that is unavailable leaves it Pending for the reconciler to try again.
+func (e *Engine) dispatch(ctx context.Context, j job) {
+	b, err := e.cfg.Backends.Get(j.attempt.Backend)
+	var h backend.Handle
+	if err == nil {
+		h, err = b.Start(ctx, &j.manifest)
+	}
+	if err != nil {
+		if errs.Is(err, errs.Unavailable) || ctx.Err() != nil {
+			e.log.Warn("backend unavailable; will retry the start", "attempt", j.attempt.ID, "backend", j.attempt.Backend, "err", err)
+			return
+		}
+		e.failStart(ctx, j.attempt, err)
+		return
+	}
+	e.metrics.started.WithLabelValues(j.attempt.Backend).Inc()
+	raw, _ := json.Marshal(h)
+	now := e.clock()
+	err = e.store.Tx(ctx, func(q store.Querier) error {
+		if err := q.LockRun(ctx, j.attempt.RunID); err != nil {
+			return err
+		}
+		a, err := q.GetAttempt(ctx, j.attempt.ID)
+		if err != nil {
+			return err
+		}
+		a.Handle = raw
+		if a.Phase == v1.Pending {
+			a.Phase = v1.Running
+			if a.StartedAt == nil {
+				a.StartedAt = ptr(now)
+			}
+			run, err := q.GetRun(ctx, a.RunID)
+			if err != nil {
+				return err
+			}
+			if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+				return err
+			}
+		}
+		_, err = q.UpdateAttempt(ctx, a, "")
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("recording a started attempt", "attempt", j.attempt.ID, "err", err)
+	}
+}
+
+// failStart records a start the backend refused as a failed attempt.
+func (e *Engine) failStart(ctx context.Context, a store.Attempt, cause error) {
+	exit := v1.Exit{Code: -1, Error: "start on backend " + a.Backend + ": " + errs.Public(cause).Message}
+	err := e.finish(ctx, a.ID, exit)
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("recording a failed start", "attempt", a.ID, "err", err)
+	}
+}
+
+// finish ends an attempt with exit outside any agent report (a refused
+// start, a lost process).
+func (e *Engine) finish(ctx context.Context, attemptID string, exit v1.Exit) error {
+	var a store.Attempt
+	err := e.store.Tx(ctx, func(q store.Querier) error {
+		first, err := q.GetAttempt(ctx, attemptID)
+		if err != nil {
+			return err
+		}
+		if err := q.LockRun(ctx, first.RunID); err != nil {
+			return err
+		}
+		if a, err = q.GetAttempt(ctx, attemptID); err != nil {
+			return err
+		}
+		run, err := q.GetRun(ctx, a.RunID)
+		if err != nil {
+			return err
+		}
+		return e.finishAttempt(ctx, q, run, a, exit, e.clock())
+	})
+	if err != nil {
+		return err
+	}
+	e.attemptDone(a)
+	e.notifier.Notify(a.RunID)
+	return nil
+}
+
+// stopAttempt asks the backend to stop an attempt; its agent then reports
+// a cancelled exit (and is told so in every ack meanwhile).
+func (e *Engine) stopAttempt(ctx context.Context, a store.Attempt) {
+	if len(a.Handle) == 0 {
+		fresh, err := e.store.GetAttempt(ctx, a.ID)
+		if err != nil || len(fresh.Handle) == 0 {
+			return // not started yet: the dispatcher's agent learns of the cancel from its first ack
+		}
+		a = fresh
+	}
+	var h backend.Handle
+	if err := json.Unmarshal(a.Handle, &h); err != nil {
+		return
+	}
+	b, err := e.cfg.Backends.Get(a.Backend)
+	if err != nil {
+		return
+	}
+	if err := b.Stop(ctx, h); err != nil && ctx.Err() == nil {
+		e.log.Warn("stopping an attempt", "attempt", a.ID, "err", err)
+	}
+}

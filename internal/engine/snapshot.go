@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/internal/store"
+)
+
+// loadSnapshot reads what MakePlan needs about one run: step rows, task
+// counts, the due tasks that could start, active attempts and, for steps
+// about to expand, the outputs of the steps they refer to. It never reads
+// every task of a large fan-out unless the run is being cancelled.
+func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity int, now time.Time) (Snapshot, error) {
+	run, err := q.GetRun(ctx, runID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{Run: run, Capacity: capacity}
+	if run.Phase.Done() {
+		return snap, nil
+	}
+	if snap.Steps, err = q.ListSteps(ctx, runID); err != nil {
+		return snap, err
+	}
+	if snap.Counts, err = q.CountTasks(ctx, runID); err != nil {
+		return snap, err
+	}
+	if snap.Active, err = q.ListAttempts(ctx, store.AttemptFilter{RunID: runID, Phases: []v1.Phase{v1.Pending, v1.Running}}); err != nil {
+		return snap, err
+	}
+	if snap.NextDue, err = q.EarliestRetry(ctx, runID, now); err != nil {
+		return snap, err
+	}
+	snap.Ready = map[string][]store.Task{}
+	snap.Outputs = map[string][]map[string]v1.Output{}
+	done := map[string]bool{}
+	for _, s := range snap.Steps {
+		done[s.Name] = s.Phase.Done()
+	}
+	for _, s := range snap.Steps {
+		switch {
+		case s.Expanded && !s.Phase.Done() && snap.Counts[s.Name][v1.Pending] > 0:
+			f := store.TaskFilter{RunID: runID, Step: s.Name, Phases: []v1.Phase{v1.Pending}}
+			if !run.CancelRequested {
+				if capacity <= 0 {
+					continue
+				}
+				f.DueBy, f.Limit = &now, capacity
+			}
+			if snap.Ready[s.Name], err = q.ListTasks(ctx, f); err != nil {
+				return snap, err
+			}
+		case !s.Expanded && !s.Phase.Done() && !run.CancelRequested:
+			if err := loadNeededOutputs(ctx, q, run, s.Name, done, snap.Outputs); err != nil {
+				return snap, err
+			}
+		}
+	}
+	return snap, nil
+}
+
+// loadNeededOutputs loads the outputs of every step that step depends on,
+// directly or not, once its direct needs are done (the only time expansion
+// can use them).
+func loadNeededOutputs(ctx context.Context, q store.Querier, run store.Run, step string, done map[string]bool, into map[string][]map[string]v1.Output) error {
+	needs := map[string][]string{}
+	for _, s := range run.Spec.Steps {
+		needs[s.Name] = s.Needs
+	}
+	for _, n := range needs[step] {
+		if !done[n] {
+			return nil
+		}
+	}
+	for _, n := range upstream(needs, step) {
+		if _, ok := into[n]; ok {
+			continue
+		}
+		tasks, err := q.ListTasks(ctx, store.TaskFilter{RunID: run.ID, Step: n})
+		if err != nil {
+			return err
+		}
+		outs := make([]map[string]v1.Output, len(tasks))
+		for i, t := range tasks {
+			outs[i] = t.Outputs
+		}
+		into[n] = outs
+	}
+	return nil
+}
+
+// upstream lists every step that step depends on, directly or transitively.
+func upstream(needs map[string][]string, step string) []string {
+	seen := map[string]bool{}
+	var out []string
+	var walk func(string)
+	walk = func(s string) {
+		for _, n := range needs[s] {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+				walk(n)
+			}
+		}
+	}
+	walk(step)
+	return out
+}

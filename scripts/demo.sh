@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The demo: builds koya, starts the embedded control plane (SQLite and local
+# files under a temporary directory, nothing to install), and runs the
+# model-builder workflow with live step status, then shows the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/python-deps.sh
+# The example steps run on Debian's python3, which has scikit-learn.
+export PATH="/usr/bin:$PATH"
+
+work=${KOYA_DEMO_DIR:-$(mktemp -d -t koya-demo-XXXX)}
+mkdir -p "$work"
+echo "== building koya"
+CGO_ENABLED=0 go build -o "$work/koya" ./cmd/koya
+koya() { "$work/koya" "$@"; }
+export KOYA_CONFIG="$work/config.yaml"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "== starting the control plane on 127.0.0.1:$port (data in $work/data, log in $work/server.log)"
+koya server --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do koya get projects >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "== applying examples/model-builder/workflow.yaml"
+koya apply -f examples/model-builder/workflow.yaml
+
+echo "== running build-model"
+set +e
+koya run build-model -p src="$root/examples/model-builder/steps" -p dataset=breast_cancer -p metric=roc_auc --follow | tee "$work/run.out"
+status=${PIPESTATUS[0]}
+set -e
+run=$(koya get runs -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["metadata"]["name"])')
+if [ "$status" != 0 ]; then
+  echo "the run failed; its steps:" >&2
+  koya describe run "$run" >&2
+  exit "$status"
+fi
+
+echo
+echo "== results (the evaluate step's report)"
+koya logs "$run" --step evaluate
+
+echo
+echo "== artifacts"
+mkdir -p "$work/artifacts"
+for out in report confusion importance best_model; do
+  koya artifacts get "$run" evaluate "$out" -o "$work/artifacts/$out" >/dev/null
+done
+ls -l "$work/artifacts"
+echo
+echo "Run $run: koya describe run $run   (with KOYA_CONFIG=$KOYA_CONFIG)"
+echo "Artifacts are in $work/artifacts; the control plane's data (SQLite and objects) in $work/data."

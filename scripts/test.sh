@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of koya on a fresh machine: installs and starts what the
+# tests need (PostgreSQL, Python with scikit-learn for the demo workflow),
+# then go vet and the whole suite with the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+log "PostgreSQL"
+KOYA_TEST_POSTGRES="$(bash scripts/postgres.sh | tail -n 1)"
+export KOYA_TEST_POSTGRES
+echo "using $KOYA_TEST_POSTGRES"
+
+log "Python for the example workflow"
+bash scripts/python-deps.sh
+
+log "go vet"
+go vet ./...
+
+log "go test -race"
+# -p 2: this machine has two cores; the engine and backend suites start many
+# processes of their own.
+go test -race -p 2 -timeout 40m -count=1 ./... 2>&1 | tee /tmp/koya-test.log
