@@ -1,0 +1,358 @@
+// Package agent is the in-task agent (`koya agent --manifest <file>`): it
+// owns one attempt's outcome so that the control plane is never on a
+// running task's critical path.
+//
+// It works in the attempt directory (the manifest's directory; the user
+// command runs in manifest.WorkDir relative to it, or in it): it fetches
+// the inputs, runs the command in its own process group (in a fresh
+// network namespace for network: none, under memory and CPU limits as far
+// as the machine allows, see package sandbox), streams its output as log
+// lines, enforces the timeout, honours cancellation (ack.Cancel, SIGTERM,
+// the cancel file), uploads the outputs and reports a typed exit.
+//
+// Every event and log line goes to the outbox on disk before it is sent
+// and is sent in order, with retries, until acknowledged: the control
+// plane may be down for as long as Options.GiveUp. result.json records the
+// exit as soon as the command ended, and run.json is written before it
+// starts: a restarted agent never runs the command twice, it delivers what
+// is left (or, if the command had started but no result was written,
+// reports the attempt lost).
+//
+// The user command gets the agent's environment (which drivers keep free
+// of the control plane's secrets) without KOYA_AGENT_* tunables, then
+// manifest.Env, then KOYA_PROJECT, KOYA_RUN, KOYA_STEP, KOYA_INDEX,
+// KOYA_ATTEMPT (the attempt number), KOYA_ATTEMPT_ID, KOYA_INPUTS and
+// KOYA_OUTPUTS (JSON objects from name to absolute path), and
+// KOYA_INPUT_<NAME> / KOYA_OUTPUT_<NAME> per input and output. Never the
+// attempt's token. (On the local backend the command runs as the same user
+// as the agent and could read manifest.json; the token only authorises
+// this attempt's reports.)
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/internal/agent/sandbox"
+)
+
+// Options tune the agent; zero fields take defaults. Environment variables
+// KOYA_AGENT_HEARTBEAT, KOYA_AGENT_KILL_GRACE, KOYA_AGENT_GIVE_UP,
+// KOYA_AGENT_BATCH and KOYA_AGENT_BACKOFF_MAX (Go durations) set them for Run.
+type Options struct {
+	Heartbeat  time.Duration // between heartbeat events (10s)
+	KillGrace  time.Duration // SIGTERM to SIGKILL on timeout or cancel (10s)
+	GiveUp     time.Duration // stop retrying the control plane after (24h)
+	BatchEvery time.Duration // log lines are sent this often (200ms)
+	BackoffMin time.Duration // first retry delay (200ms)
+	BackoffMax time.Duration // retry delay cap (10s)
+	HTTPClient *http.Client
+	Logger     *slog.Logger     // the agent's own log (stderr)
+	Clock      func() time.Time // event and log times
+	// Signals makes SIGTERM and SIGINT cancel the attempt (a second one
+	// stops delivery: the agent exits once the command is gone, leaving
+	// the outbox for a restart).
+	Signals bool
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Heartbeat, 10*time.Second)
+	def(&o.KillGrace, 10*time.Second)
+	def(&o.GiveUp, 24*time.Hour)
+	def(&o.BatchEvery, 200*time.Millisecond)
+	def(&o.BackoffMin, 200*time.Millisecond)
+	def(&o.BackoffMax, 10*time.Second)
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = o.BackoffMin
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
+// OptionsFromEnv reads the KOYA_AGENT_* variables.
+func OptionsFromEnv() (Options, error) {
+	var o Options
+	for name, d := range map[string]*time.Duration{
+		"KOYA_AGENT_HEARTBEAT": &o.Heartbeat, "KOYA_AGENT_KILL_GRACE": &o.KillGrace,
+		"KOYA_AGENT_GIVE_UP": &o.GiveUp, "KOYA_AGENT_BATCH": &o.BatchEvery,
+		"KOYA_AGENT_BACKOFF_MAX": &o.BackoffMax,
+	} {
+		if s := os.Getenv(name); s != "" {
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				return o, fmt.Errorf("%s: %v", name, err)
+			}
+			*d = v
+		}
+	}
+	return o, nil
+}
+
+// Exit codes of Run.
+const (
+	ExitDelivered = 0 // the final event was acknowledged
+	ExitFailed    = 1 // bad manifest, broken disk, gave up on the control plane, or stopped by a second signal
+	ExitBusy      = 3 // another agent runs this attempt
+)
+
+// Run runs the attempt of the manifest at manifestPath with options from
+// the environment and signal handling on, and returns the process exit code.
+func Run(ctx context.Context, manifestPath string) int {
+	o, err := OptionsFromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "koya agent:", err)
+		return ExitFailed
+	}
+	o.Signals = true
+	return RunWith(ctx, manifestPath, o)
+}
+
+// attempt is one agent's run of one attempt.
+type attempt struct {
+	m    *v1.TaskManifest
+	dir  string // attempt directory
+	work string // the command's working directory
+	opts Options
+	log  *slog.Logger
+	ob   *outbox
+	cl   *client
+	del  *deliverer
+
+	cancelOnce sync.Once
+	cancelled  chan struct{}
+}
+
+// RunWith is Run with explicit options. Cancelling ctx cancels the
+// attempt like SIGTERM does; delivery of the result goes on.
+func RunWith(ctx context.Context, manifestPath string, opts Options) int {
+	opts = opts.withDefaults()
+	log := opts.Logger
+	// Signals are caught from the start: a Stop that comes early must not
+	// kill the agent before it can report the cancel.
+	sigs := make(chan os.Signal, 2)
+	if opts.Signals {
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+	}
+	m, dir, err := readManifest(manifestPath)
+	if err != nil {
+		log.Error("reading the manifest", "path", manifestPath, "err", err)
+		return ExitFailed
+	}
+	log = log.With("attempt", m.AttemptID)
+	unlock, err := lockDir(dir)
+	if errors.Is(err, sandbox.ErrLocked) {
+		log.Info("another agent runs this attempt", "dir", dir)
+		return ExitBusy
+	}
+	if err != nil {
+		log.Error("locking the attempt directory", "dir", dir, "err", err)
+		return ExitFailed
+	}
+	defer unlock()
+	ob, err := openOutbox(filepath.Join(dir, OutboxDir), opts.Clock)
+	if err != nil {
+		log.Error("opening the outbox", "err", err)
+		return ExitFailed
+	}
+	defer ob.close()
+	a := &attempt{m: m, dir: dir, work: workDir(dir, m.WorkDir), opts: opts, log: log, ob: ob,
+		cl: newClient(m.Server, m.Token, m.AttemptID, opts.HTTPClient), cancelled: make(chan struct{})}
+	a.del = newDeliverer(ob, a.cl, opts, log, a.cancel)
+
+	// Delivery outlives ctx: a cancelled attempt still reports its exit.
+	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	abort := a.watch(ctx, dctx, sigs, stop)
+	go a.del.run(dctx)
+
+	if !ob.hasExited() {
+		// runCtx ends with a cancel: it stops input downloads.
+		runCtx, runCancel := context.WithCancel(dctx)
+		go func() {
+			select {
+			case <-a.cancelled:
+			case <-runCtx.Done():
+			}
+			runCancel()
+		}()
+		hbStop := a.heartbeats()
+		exit := a.outcome(runCtx, dctx)
+		runCancel()
+		hbStop()
+		if err := ob.event(v1.AgentEvent{Type: v1.EventExited, Exit: &exit}); err != nil {
+			log.Error("recording the exit", "err", err)
+			return ExitFailed
+		}
+		a.del.poke()
+	}
+	select {
+	case <-a.del.done:
+		return ExitDelivered
+	case <-abort:
+		log.Warn("stopped before delivering everything; a restart delivers the rest")
+	case <-time.After(opts.GiveUp):
+		log.Error("gave up delivering to the control plane", "after", opts.GiveUp)
+	}
+	return ExitFailed
+}
+
+// watch turns ctx's end and the first signal into a cancel; a second
+// signal closes the returned channel and stops delivery (the agent exits
+// once the command is gone, leaving the outbox to a restart). It ends with
+// dctx (RunWith's end).
+func (a *attempt) watch(ctx, dctx context.Context, sigs <-chan os.Signal, stopDelivery func()) <-chan struct{} {
+	abort := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case s := <-sigs:
+			a.log.Info("signal: cancelling the attempt", "signal", s)
+		case <-dctx.Done():
+			return
+		}
+		a.cancel()
+		select {
+		case <-sigs:
+			stopDelivery()
+			close(abort)
+		case <-dctx.Done():
+		}
+	}()
+	return abort
+}
+
+func (a *attempt) cancel() { a.cancelOnce.Do(func() { close(a.cancelled) }) }
+
+func (a *attempt) isCancelled() bool {
+	select {
+	case <-a.cancelled:
+		return true
+	default:
+		return exists(filepath.Join(a.dir, CancelFile))
+	}
+}
+
+// heartbeats appends a heartbeat event every Options.Heartbeat until the
+// returned func is called.
+func (a *attempt) heartbeats() func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(a.opts.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := a.ob.event(v1.AgentEvent{Type: v1.EventHeartbeat}); err != nil {
+					a.log.Error("recording a heartbeat", "err", err)
+				}
+				a.del.poke()
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// outcome is the attempt's exit: read back after a restart, or made by
+// running the command, then completed by uploading the outputs.
+func (a *attempt) outcome(runCtx, ctx context.Context) v1.Exit {
+	exit, ok, err := ReadResult(a.dir)
+	if err != nil {
+		a.log.Error("reading result.json", "err", err)
+	}
+	switch {
+	case ok:
+		a.log.Info("the command already ran; delivering its result")
+	case exists(filepath.Join(a.dir, RunFile)):
+		// A previous agent started the command and died before its result.
+		KillLeftovers(a.dir)
+		exit = v1.Exit{Code: -1, Error: ErrLost}
+		a.system("the agent restarted while the command ran; its result is unknown")
+	case a.isCancelled():
+		exit = v1.Exit{Code: -1, Error: ErrCancelled}
+	default:
+		exit = a.execute(runCtx)
+	}
+	if !ok {
+		if err := writeJSONSync(filepath.Join(a.dir, ResultFile), exit); err != nil {
+			a.log.Error("writing result.json", "err", err)
+		}
+	}
+	if ExitOK(exit) {
+		if err := a.uploadOutputs(ctx); err != nil {
+			exit.Error = err.Error()
+			if err := writeJSONSync(filepath.Join(a.dir, ResultFile), exit); err != nil {
+				a.log.Error("writing result.json", "err", err)
+			}
+		}
+	}
+	return exit
+}
+
+// system logs a line of the agent's own in the task's log.
+func (a *attempt) system(format string, args ...any) {
+	if err := a.ob.logLine("system", fmt.Sprintf(format, args...)); err != nil {
+		a.log.Error("recording a log line", "err", err)
+	}
+}
+
+func readManifest(path string) (*v1.TaskManifest, string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	var m v1.TaskManifest
+	if err := json.NewDecoder(io.LimitReader(f, 16<<20)).Decode(&m); err != nil {
+		return nil, "", err
+	}
+	if m.AttemptID == "" || len(m.Command) == 0 || m.Server == "" {
+		return nil, "", fmt.Errorf("the manifest needs attemptId, command and server")
+	}
+	return &m, filepath.Dir(abs), nil
+}
+
+func workDir(dir, wd string) string {
+	if wd == "" {
+		return dir
+	}
+	if filepath.IsAbs(wd) {
+		return wd
+	}
+	return filepath.Join(dir, wd)
+}
+
+// lockDir holds the attempt directory's agent lock for this agent's life.
+// flock is released by the kernel when the agent dies, however it dies.
+func lockDir(dir string) (func(), error) {
+	return sandbox.LockFile(filepath.Join(dir, LockFile), false)
+}

@@ -1,0 +1,28 @@
+// Command koya-agent-test is the agent alone, for tests of the local
+// backend before (and without) the full koya binary: it takes the same
+// arguments as `koya agent --manifest <path>`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/koya-dev/koya/internal/agent"
+)
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "agent" {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("agent", flag.ExitOnError)
+	manifest := fs.String("manifest", "", "path of the task manifest")
+	_ = fs.Parse(args)
+	if *manifest == "" {
+		fmt.Fprintln(os.Stderr, "usage: koya-agent-test agent --manifest <path>")
+		os.Exit(2)
+	}
+	os.Exit(agent.Run(context.Background(), *manifest))
+}

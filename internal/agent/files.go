@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/internal/agent/sandbox"
+)
+
+// Files of an attempt directory (the directory holding the manifest). The
+// names are reserved: an input or output path may not use them.
+const (
+	ManifestFile = "manifest.json"
+	ResultFile   = "result.json" // the v1.Exit, written once the command ended
+	RunFile      = "run.json"    // written before the command starts: it never starts twice
+	CancelFile   = "cancel"      // asks the agent (even a future one) to stop
+	LockFile     = "agent.lock"  // held by the running agent
+	OutboxDir    = "outbox"      // events and log lines not yet acknowledged
+	// Written by drivers that launch the agent, reserved here too.
+	PIDFile = "agent.pid"
+	LogFile = "agent.log"
+)
+
+var reserved = map[string]bool{ManifestFile: true, ResultFile: true, RunFile: true, CancelFile: true,
+	LockFile: true, OutboxDir: true, PIDFile: true, LogFile: true}
+
+// ErrCancelled is the Exit.Error of an attempt stopped on request; it must
+// equal what the engine expects (engine.ErrCancelled).
+const ErrCancelled = "cancelled"
+
+// ErrLost is the Exit.Error when a restarted agent finds that the command
+// had started under a previous agent and cannot tell how it ended; it must
+// equal engine.ErrLost (such attempts are retried whatever retry.when says).
+const ErrLost = "lost: the task's process ended without reporting a result"
+
+// ReadResult reads the attempt directory's result.json; ok is false when
+// the command has not finished (or never ran).
+func ReadResult(dir string) (exit v1.Exit, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, ResultFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return exit, false, nil
+	}
+	if err != nil {
+		return exit, false, err
+	}
+	if err := json.Unmarshal(b, &exit); err != nil {
+		return exit, false, err
+	}
+	return exit, true, nil
+}
+
+// ExitOK reports whether an exit is a success (the engine's rule).
+func ExitOK(x v1.Exit) bool {
+	return x.Code == 0 && x.Signal == 0 && !x.TimedOut && !x.OOMKilled && x.Error == ""
+}
+
+// runRecord is run.json: the command's pid and start time once known.
+type runRecord struct {
+	PID   int    `json:"pid,omitempty"`
+	Start uint64 `json:"start,omitempty"`
+}
+
+// KillLeftovers kills the process group of a command whose agent died,
+// if it still runs. Drivers call it before removing an attempt directory.
+func KillLeftovers(dir string) {
+	var r runRecord
+	if readJSON(filepath.Join(dir, RunFile), &r) != nil || r.PID <= 0 {
+		return
+	}
+	if sandbox.Alive(r.PID, r.Start) {
+		sandbox.KillGroup(r.PID)
+	}
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// writeFileSync replaces path atomically and durably: a crash leaves the
+// old content or the new, never a torn file.
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func writeJSONSync(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeFileSync(path, b, 0o600)
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}

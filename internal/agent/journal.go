@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"sync"
+)
+
+// journal is an append-only file of JSON lines, each with a seq, and a
+// delivery cursor (the first line not yet acknowledged). Lines are read
+// back from the file for delivery, so a long outage costs disk, not memory.
+type journal struct {
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	durable bool  // fsync every append (events)
+	size    int64 // bytes appended, buffered ones included
+	next    int64 // seq of the next line
+
+	ackSeq int64 // last acknowledged seq
+	ackOff int64 // offset just past it
+}
+
+// record is one line read back for delivery.
+type record struct {
+	Seq int64
+	End int64 // offset just past the line
+	Raw json.RawMessage
+}
+
+// openJournal opens path for appending, drops a torn last line (a crash
+// mid-write) and calls scan on every complete line from offset from.
+func openJournal(path string, durable bool, ackSeq, ackOff, from int64, scan func(seq int64, raw []byte)) (*journal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	j := &journal{f: f, w: bufio.NewWriterSize(f, 256<<10), durable: durable, ackSeq: ackSeq, ackOff: ackOff, next: ackSeq + 1}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if j.ackOff > st.Size() || from > st.Size() {
+		j.ackOff, from = 0, 0 // the cursor is from another file: resend all (safe)
+		j.ackSeq, j.next = 0, 1
+	}
+	end := from
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, st.Size()-from), 256<<10)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			break // io.EOF, with a torn line in line if any
+		}
+		end += int64(len(line))
+		var h struct{ Seq int64 }
+		if json.Unmarshal(line, &h) == nil {
+			if h.Seq >= j.next {
+				j.next = h.Seq + 1
+			}
+			if scan != nil {
+				scan(h.Seq, line)
+			}
+		}
+	}
+	if end < st.Size() {
+		if err := f.Truncate(end); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	j.size = end
+	return j, nil
+}
+
+// add appends the value build returns for the next seq.
+func (j *journal) add(build func(seq int64) any) (int64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	seq := j.next
+	b, err := json.Marshal(build(seq))
+	if err != nil {
+		return 0, err
+	}
+	b = append(b, '\n')
+	if _, err := j.w.Write(b); err != nil {
+		return 0, err
+	}
+	if j.durable {
+		if err := j.w.Flush(); err != nil {
+			return 0, err
+		}
+		if err := j.f.Sync(); err != nil {
+			return 0, err
+		}
+	}
+	j.size += int64(len(b))
+	j.next++
+	return seq, nil
+}
+
+// pending reads up to max lines (and about maxBytes) after the cursor.
+func (j *journal) pending(max int, maxBytes int) ([]record, error) {
+	j.mu.Lock()
+	err := j.w.Flush()
+	off, end := j.ackOff, j.size
+	j.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if off >= end {
+		return nil, nil
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(j.f, off, end-off), 64<<10)
+	var recs []record
+	total := 0
+	for len(recs) < max && total < maxBytes {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			break
+		}
+		off += int64(len(line))
+		total += len(line)
+		var h struct{ Seq int64 }
+		if err := json.Unmarshal(line, &h); err != nil {
+			return nil, err
+		}
+		recs = append(recs, record{Seq: h.Seq, End: off, Raw: bytes.TrimSuffix(line, []byte("\n"))})
+	}
+	return recs, nil
+}
+
+// ack moves the cursor past rec.
+func (j *journal) ack(rec record) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if rec.Seq > j.ackSeq {
+		j.ackSeq, j.ackOff = rec.Seq, rec.End
+	}
+}
+
+// rewind moves the cursor back so that seq after is the next one sent
+// (the control plane says it applied less than it had acknowledged).
+func (j *journal) rewind(after int64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.w.Flush(); err != nil {
+		return err
+	}
+	r := bufio.NewReader(io.NewSectionReader(j.f, 0, j.size))
+	var off int64
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return errors.New("rewind: seq not found")
+		}
+		var h struct{ Seq int64 }
+		_ = json.Unmarshal(line, &h)
+		if h.Seq == after+1 {
+			j.ackSeq, j.ackOff = after, off
+			return nil
+		}
+		off += int64(len(line))
+	}
+}
+
+// cursor is the acknowledged position, for acked.json.
+func (j *journal) cursor() (seq, off int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.ackSeq, j.ackOff
+}
+
+// last is the seq of the last appended line (0: none).
+func (j *journal) last() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.next - 1
+}
+
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.w.Flush()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

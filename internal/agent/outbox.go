@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+)
+
+// outbox holds what the agent reports, on disk before it is sent: events
+// (fsync'ed, so an acknowledged start or exit is never reported twice
+// differently) and log lines (flushed before each delivery). acked.json
+// remembers what the control plane acknowledged; it may lag, which only
+// causes harmless resends.
+type outbox struct {
+	dir    string
+	events *journal
+	logs   *journal
+	clock  func() time.Time
+
+	mu      sync.Mutex
+	started bool
+	exited  int64 // seq of the exited event, 0 before
+	outputs map[string]bool
+}
+
+type ackedFile struct {
+	Events cursorJSON `json:"events"`
+	Logs   cursorJSON `json:"logs"`
+}
+
+type cursorJSON struct {
+	Seq    int64 `json:"seq"`
+	Offset int64 `json:"offset"`
+}
+
+// Files inside OutboxDir.
+const (
+	eventsFile    = "events.jsonl"
+	logsFile      = "logs.jsonl"
+	ackedFileName = "acked.json"
+	deliveredFile = "delivered" // everything acknowledged, exited included
+)
+
+func openOutbox(dir string, clock func() time.Time) (*outbox, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var ack ackedFile
+	if err := readJSON(filepath.Join(dir, ackedFileName), &ack); err != nil && !errors.Is(err, os.ErrNotExist) {
+		ack = ackedFile{} // unreadable: resend everything
+	}
+	o := &outbox{dir: dir, clock: clock, outputs: map[string]bool{}}
+	var err error
+	// Events are scanned from the start: the agent's progress (started,
+	// outputs, exited) is read back from them after a restart.
+	o.events, err = openJournal(filepath.Join(dir, eventsFile), true, ack.Events.Seq, ack.Events.Offset, 0,
+		func(seq int64, raw []byte) {
+			var ev v1.AgentEvent
+			if json.Unmarshal(raw, &ev) != nil {
+				return
+			}
+			switch ev.Type {
+			case v1.EventStarted:
+				o.started = true
+			case v1.EventOutput:
+				o.outputs[ev.Name] = true
+			case v1.EventExited:
+				o.exited = seq
+			}
+		})
+	if err != nil {
+		return nil, err
+	}
+	o.logs, err = openJournal(filepath.Join(dir, logsFile), false, ack.Logs.Seq, ack.Logs.Offset, ack.Logs.Offset, nil)
+	if err != nil {
+		o.events.close()
+		return nil, err
+	}
+	return o, nil
+}
+
+var errFinal = errors.New("the exited event was already reported")
+
+// event appends ev with the next seq; nothing follows an exited event.
+func (o *outbox) event(ev v1.AgentEvent) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.exited > 0 {
+		return errFinal
+	}
+	ev.Time = o.clock().UTC()
+	seq, err := o.events.add(func(seq int64) any { ev.Seq = seq; return ev })
+	if err != nil {
+		return err
+	}
+	switch ev.Type {
+	case v1.EventStarted:
+		o.started = true
+	case v1.EventOutput:
+		o.outputs[ev.Name] = true
+	case v1.EventExited:
+		o.exited = seq
+	}
+	return nil
+}
+
+func (o *outbox) logLine(stream, text string) error {
+	line := v1.AgentLogLine{Stream: stream, Time: o.clock().UTC(), Text: text}
+	_, err := o.logs.add(func(seq int64) any { line.Seq = seq; return line })
+	return err
+}
+
+func (o *outbox) hasStarted() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started }
+func (o *outbox) hasExited() bool  { o.mu.Lock(); defer o.mu.Unlock(); return o.exited > 0 }
+func (o *outbox) hasOutput(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.outputs[name]
+}
+
+// saveAcked records the cursors; not fsync'ed (losing it means resending).
+func (o *outbox) saveAcked() error {
+	var a ackedFile
+	a.Events.Seq, a.Events.Offset = o.events.cursor()
+	a.Logs.Seq, a.Logs.Offset = o.logs.cursor()
+	b, _ := json.Marshal(a)
+	tmp := filepath.Join(o.dir, ackedFileName+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(o.dir, ackedFileName))
+}
+
+// done reports whether the exited event and every log line were acknowledged.
+func (o *outbox) done() bool {
+	o.mu.Lock()
+	exited := o.exited
+	o.mu.Unlock()
+	if exited == 0 {
+		return false
+	}
+	es, _ := o.events.cursor()
+	ls, _ := o.logs.cursor()
+	return es >= exited && ls >= o.logs.last()
+}
+
+func (o *outbox) markDelivered() {
+	_ = os.WriteFile(filepath.Join(o.dir, deliveredFile), nil, 0o600)
+}
+
+// Delivered reports whether an attempt directory's agent delivered its
+// final event (drivers use it to decide whether a dead agent needs a
+// restart to finish delivering).
+func Delivered(attemptDir string) bool {
+	return exists(filepath.Join(attemptDir, OutboxDir, deliveredFile))
+}
+
+func (o *outbox) close() {
+	o.events.close()
+	o.logs.close()
+}

@@ -1,0 +1,332 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/agent"
+	"github.com/koya-dev/koya/internal/agent/sandbox"
+	"github.com/koya-dev/koya/internal/backend"
+)
+
+// Name is the local backend's name.
+const Name = "local"
+
+// Options configure the local driver.
+type Options struct {
+	// Root holds one directory per attempt: Root/<attemptID>.
+	Root string
+	// AgentPath is the koya binary (default: this executable).
+	AgentPath string
+	// AgentArgs come before "--manifest <path>" (default ["agent"]).
+	AgentArgs []string
+	// Env is added to the agent's environment (e.g. KOYA_AGENT_* tunables).
+	// The agent does not inherit the control plane's environment, which
+	// may hold its secrets: only PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR.
+	Env []string
+}
+
+// Driver runs attempts as local processes under the agent.
+type Driver struct {
+	o    Options
+	caps backend.Capabilities
+}
+
+// state is the handle's driver state.
+type state struct {
+	Dir   string `json:"dir"`
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"` // /proc/<pid>/stat field 22: tells a reused pid apart
+}
+
+// New makes a local driver; Root is created if needed.
+func New(o Options) (*Driver, error) {
+	if o.Root == "" {
+		return nil, errs.E(errs.Invalid, "local backend: a root directory is required")
+	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "local backend: root %q", o.Root)
+	}
+	o.Root = root
+	if err := os.MkdirAll(o.Root, 0o700); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "local backend: creating %s", o.Root)
+	}
+	if o.AgentPath == "" {
+		if o.AgentPath, err = os.Executable(); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "local backend: finding the koya binary")
+		}
+	}
+	if o.AgentArgs == nil {
+		o.AgentArgs = []string{"agent"}
+	}
+	return &Driver{o: o, caps: capabilities()}, nil
+}
+
+// capabilities follow what the agent can enforce on this machine; see doc.go.
+func capabilities() backend.Capabilities {
+	sup := sandbox.Probe()
+	return backend.Capabilities{
+		NetworkIsolation: sup.NetNS,
+		MemoryLimit:      sup.Cgroup || sup.Rlimit,
+		CPULimit:         sup.CPU,
+		OOMDetection:     sup.Cgroup,
+	}
+}
+
+func (d *Driver) Name() string                       { return Name }
+func (d *Driver) Capabilities() backend.Capabilities { return d.caps }
+
+func (d *Driver) dir(h backend.Handle) (string, state) {
+	var st state
+	if len(h.State) > 0 {
+		_ = json.Unmarshal(h.State, &st)
+	}
+	if st.Dir == "" {
+		st.Dir = filepath.Join(d.o.Root, h.AttemptID)
+	}
+	return st.Dir, st
+}
+
+func handle(attemptID string, st state) backend.Handle {
+	raw, _ := json.Marshal(st)
+	return backend.Handle{Version: backend.HandleVersion, Driver: Name, AttemptID: attemptID, State: raw}
+}
+
+// Start launches the agent, detached, unless the attempt already has a
+// live agent or a result. A flock on the attempt directory serialises
+// concurrent Starts (in this process or another control plane).
+func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle, error) {
+	dir := filepath.Join(d.o.Root, m.AttemptID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return backend.Handle{}, errs.Wrap(errs.Internal, err, "creating the attempt directory")
+	}
+	unlock, err := lock(filepath.Join(dir, ".start.lock"))
+	if err != nil {
+		return backend.Handle{}, errs.Wrap(errs.Internal, err, "locking the attempt directory")
+	}
+	defer unlock()
+
+	var st state
+	if err := readJSON(filepath.Join(dir, agent.PIDFile), &st); err == nil && sandbox.Alive(st.PID, st.Start) {
+		st.Dir = dir
+		return handle(m.AttemptID, st), nil
+	}
+	if _, ok, _ := agent.ReadResult(dir); ok && agent.Delivered(dir) {
+		st.Dir = dir
+		return handle(m.AttemptID, st), nil
+	}
+	// Never started, or its agent died: (re)launch. A relaunched agent
+	// does not run the command again; it delivers what is left.
+	if !exists(filepath.Join(dir, agent.ManifestFile)) {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return backend.Handle{}, errs.Wrap(errs.Invalid, err, "encoding the manifest")
+		}
+		if err := writeFile(filepath.Join(dir, agent.ManifestFile), b); err != nil {
+			return backend.Handle{}, errs.Wrap(errs.Internal, err, "writing the manifest")
+		}
+	}
+	if st, err = d.launch(dir); err != nil {
+		return backend.Handle{}, err
+	}
+	return handle(m.AttemptID, st), nil
+}
+
+// launch starts the agent in its own session, so that it survives the
+// control plane (a kill -9 of this process does not reach it), with stdin
+// from /dev/null and its output appended to agent.log.
+func (d *Driver) launch(dir string) (state, error) {
+	logf, err := os.OpenFile(filepath.Join(dir, agent.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return state{}, errs.Wrap(errs.Internal, err, "opening agent.log")
+	}
+	defer logf.Close()
+	args := append(append([]string(nil), d.o.AgentArgs...), "--manifest", filepath.Join(dir, agent.ManifestFile))
+	cmd := exec.Command(d.o.AgentPath, args...)
+	cmd.Dir = dir
+	cmd.Env = append(agentEnv(), d.o.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf // stdin stays nil: /dev/null
+	sandbox.Detach(cmd)
+	if err := cmd.Start(); err != nil {
+		return state{}, errs.Wrap(errs.Internal, err, "starting the agent %s", d.o.AgentPath)
+	}
+	st := state{Dir: dir, PID: cmd.Process.Pid}
+	st.Start, _ = sandbox.StartTime(st.PID)
+	// Reap the agent if it ends while this process lives; after this
+	// process dies, init does.
+	go func() { _ = cmd.Wait() }()
+	b, _ := json.Marshal(st)
+	if err := writeFile(filepath.Join(dir, agent.PIDFile), b); err != nil {
+		_ = cmd.Process.Kill()
+		return state{}, errs.Wrap(errs.Internal, err, "writing agent.pid")
+	}
+	return st, nil
+}
+
+// agentEnv is the part of this process's environment an agent needs.
+func agentEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "HOME", k == "USER", k == "LANG", k == "TZ", k == "TMPDIR",
+			strings.HasPrefix(k, "LC_"), strings.HasPrefix(k, "KOYA_AGENT_"):
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Status: result.json decides; else a live agent is Running; else Lost.
+func (d *Driver) Status(ctx context.Context, h backend.Handle) (backend.Status, error) {
+	dir, st := d.dir(h)
+	if s, ok, err := result(dir); ok || err != nil {
+		return s, err
+	}
+	if d.alive(dir, st) {
+		return backend.Status{Phase: v1.Running}, nil
+	}
+	// The agent may have written its result and exited since the first look.
+	if s, ok, err := result(dir); ok || err != nil {
+		return s, err
+	}
+	return backend.Status{Phase: v1.Lost}, nil
+}
+
+func result(dir string) (backend.Status, bool, error) {
+	exit, ok, err := agent.ReadResult(dir)
+	if err != nil {
+		return backend.Status{}, false, errs.Wrap(errs.Internal, err, "reading result.json")
+	}
+	if !ok {
+		return backend.Status{}, false, nil
+	}
+	phase := v1.Failed
+	if agent.ExitOK(exit) {
+		phase = v1.Succeeded
+	}
+	return backend.Status{Phase: phase, Exit: &exit}, true, nil
+}
+
+// alive reports whether the attempt's agent runs; the pid file is the
+// truth when the handle's state is older (a relaunch).
+func (d *Driver) alive(dir string, st state) bool {
+	var cur state
+	if readJSON(filepath.Join(dir, agent.PIDFile), &cur) == nil && cur.PID > 0 {
+		st = cur
+	}
+	return sandbox.Alive(st.PID, st.Start)
+}
+
+// Stop leaves a cancel file (a future agent honours it too) and sends
+// SIGTERM to the agent, which stops the command and reports the cancel.
+func (d *Driver) Stop(ctx context.Context, h backend.Handle) error {
+	dir, st := d.dir(h)
+	if !exists(dir) {
+		return nil
+	}
+	if _, ok, _ := agent.ReadResult(dir); ok {
+		return nil
+	}
+	if err := writeFile(filepath.Join(dir, agent.CancelFile), nil); err != nil {
+		return errs.Wrap(errs.Internal, err, "writing the cancel file")
+	}
+	var cur state
+	if readJSON(filepath.Join(dir, agent.PIDFile), &cur) == nil && cur.PID > 0 {
+		st = cur
+	}
+	if sandbox.Alive(st.PID, st.Start) {
+		if err := sandbox.Terminate(st.PID); err != nil {
+			return errs.Wrap(errs.Internal, err, "signalling the agent")
+		}
+	}
+	return nil
+}
+
+// Recover checks the attempt directory is there. An agent that died with
+// its result undelivered (a reboot) is relaunched to deliver it.
+func (d *Driver) Recover(ctx context.Context, h backend.Handle) error {
+	dir, st := d.dir(h)
+	if !exists(filepath.Join(dir, agent.ManifestFile)) {
+		return errs.E(errs.NotFound, "attempt %s has no directory under %s", h.AttemptID, d.o.Root)
+	}
+	if d.alive(dir, st) || agent.Delivered(dir) {
+		return nil
+	}
+	if _, ok, _ := agent.ReadResult(dir); !ok {
+		return nil // died mid-command: Status says Lost
+	}
+	unlock, err := lock(filepath.Join(dir, ".start.lock"))
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "locking the attempt directory")
+	}
+	defer unlock()
+	if !d.alive(dir, st) {
+		if _, err := d.launch(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cleanup removes the attempt directory once its agent has exited. An
+// agent with a result is finishing its delivery (the engine cleans up once
+// it ingested the exit): it is given a few seconds to exit. An agent
+// without a result is left alone, directory and all.
+func (d *Driver) Cleanup(ctx context.Context, h backend.Handle) error {
+	dir, st := d.dir(h)
+	if !exists(dir) {
+		return nil
+	}
+	for i := 0; d.alive(dir, st); i++ {
+		if _, ok, _ := agent.ReadResult(dir); !ok || i == 100 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	agent.KillLeftovers(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return errs.Wrap(errs.Internal, err, "removing %s", dir)
+	}
+	return nil
+}
+
+func lock(path string) (func(), error) { return sandbox.LockFile(path, true) }
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// writeFile replaces path atomically (0600: the manifest holds a token).
+func writeFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+var _ backend.Driver = (*Driver)(nil)
