@@ -92,3 +92,13 @@ type AgentLogLine struct {
 
 // RawJSON is a helper alias for free JSON values in documents.
 type RawJSON = json.RawMessage
+
+// Exit.Error values with a meaning the engine acts on.
+const (
+	// ExitCancelled: the attempt was stopped on request; never retried.
+	ExitCancelled = "cancelled"
+	// ExitLost: the task's process vanished without a result; retried within
+	// the step's limit whatever retry.when says, since the user's code never
+	// told how it ended.
+	ExitLost = "lost: the task's process ended without reporting a result"
+)

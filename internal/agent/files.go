@@ -28,14 +28,13 @@ const (
 var reserved = map[string]bool{ManifestFile: true, ResultFile: true, RunFile: true, CancelFile: true,
 	LockFile: true, OutboxDir: true, PIDFile: true, LogFile: true}
 
-// ErrCancelled is the Exit.Error of an attempt stopped on request; it must
-// equal what the engine expects (engine.ErrCancelled).
-const ErrCancelled = "cancelled"
-
-// ErrLost is the Exit.Error when a restarted agent finds that the command
-// had started under a previous agent and cannot tell how it ended; it must
-// equal engine.ErrLost (such attempts are retried whatever retry.when says).
-const ErrLost = "lost: the task's process ended without reporting a result"
+// ErrCancelled and ErrLost are the wire values of api/v1: a stopped attempt,
+// and a command that started under a previous agent which cannot tell how
+// it ended.
+const (
+	ErrCancelled = v1.ExitCancelled
+	ErrLost      = v1.ExitLost
+)
 
 // ReadResult reads the attempt directory's result.json; ok is false when
 // the command has not finished (or never ran).

@@ -14,7 +14,7 @@ import (
 )
 
 // The engine's integration tests run on every store implementation.
-func forEachStore(t *testing.T, test func(t *testing.T, open func(t *testing.T) store.Store)) {
+func forEachStore(t *testing.T, test func(t *testing.T, open func(t testing.TB) store.Store)) {
 	for name, open := range testStores(t) {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -109,7 +109,7 @@ func (e *env) tasks(runID, step string) []store.Task {
 func stepPhases(r v1.Run) string {
 	var parts []string
 	for _, s := range r.Status.Steps {
-		parts = append(parts, s.Name+"="+string(s.Phase))
+		parts = append(parts, s.Name+"="+string(s.Phase)+"("+s.Message+")")
 	}
 	return strings.Join(parts, " ")
 }
@@ -117,12 +117,12 @@ func stepPhases(r v1.Run) string {
 func cmd(c ...string) []string { return c }
 
 func TestEngineRunsDAGWithFanOutAndOutputs(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)
 		e.workflow("dag", v1.WorkflowSpec{Steps: []v1.Step{
 			{Name: "grid", Command: cmd("out", "grid=[1,2,3]"), Outputs: map[string]string{"grid": "g.json"}},
 			{Name: "fit", Needs: []string{"grid"}, Foreach: "{{ steps.grid.outputs.grid }}",
-				Command: cmd("out", "score={{ item * 10 }}"), Outputs: map[string]string{"score": "s.json"}},
+				Command: cmd("out", "score={{ item * 10.0 }}"), Outputs: map[string]string{"score": "s.json"}},
 			{Name: "pick", Needs: []string{"fit"}, Command: cmd("out", "best={{ steps.fit.outputs.score }}"),
 				Outputs: map[string]string{"best": "b.json"}},
 		}})
@@ -142,7 +142,7 @@ func TestEngineRunsDAGWithFanOutAndOutputs(t *testing.T) {
 }
 
 func TestEngineRetriesChosenByExitCode(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)
 		policy := &v1.RetryPolicy{Limit: 2, When: "exit.code in [137, 143]"}
 		e.workflow("retry", v1.WorkflowSpec{Steps: []v1.Step{
@@ -171,7 +171,7 @@ func TestEngineRetriesChosenByExitCode(t *testing.T) {
 }
 
 func TestEngineManualRetryRerunsOnlyWhatFailed(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)
 		e.workflow("partial", v1.WorkflowSpec{Steps: []v1.Step{
 			{Name: "items", Foreach: []any{0, 1, 2}, Command: cmd("flaky", "{{ item }}")},
@@ -203,7 +203,7 @@ func TestEngineManualRetryRerunsOnlyWhatFailed(t *testing.T) {
 }
 
 func TestEngineCancel(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)
 		e.workflow("long", v1.WorkflowSpec{Steps: []v1.Step{
 			{Name: "wait", Foreach: []any{1, 2, 3}, Command: cmd("hang")},
@@ -228,7 +228,7 @@ func TestEngineCancel(t *testing.T) {
 }
 
 func TestEngineCachesSteps(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)
 		e.workflow("cached", v1.WorkflowSpec{
 			Params: map[string]v1.ParamSpec{"n": {Type: "integer"}},
@@ -261,7 +261,7 @@ func TestEngineFanOutOf10000(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 tasks")
 	}
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, func(c *Config) { c.MaxRunning = 256 })
 		items := make([]any, 10000)
 		for i := range items {
@@ -277,7 +277,7 @@ func TestEngineFanOutOf10000(t *testing.T) {
 }
 
 func TestIngestAppliesEachEventOnceInOrder(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)
 		e.workflow("quiet", v1.WorkflowSpec{Steps: []v1.Step{{Name: "s", Command: cmd("silent"), Outputs: map[string]string{"o": "o.json"}}}})
 		id := e.submit("quiet", nil)
@@ -322,7 +322,7 @@ func TestIngestAppliesEachEventOnceInOrder(t *testing.T) {
 }
 
 func TestEngineExpiresSilentAttemptsPastTheirTimeout(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, func(c *Config) {
 			c.DeadlineGrace, c.StaleAfter = 50*time.Millisecond, 50*time.Millisecond
 		})
@@ -339,7 +339,7 @@ func TestEngineExpiresSilentAttemptsPastTheirTimeout(t *testing.T) {
 }
 
 func TestEngineRestartRecoversOrRetriesLostAttempts(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		st := open(t)
 		fake := newFakeDriver()
 		e1 := newEnv(t, st, fake, nil)

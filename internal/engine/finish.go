@@ -18,7 +18,7 @@ import (
 // ErrLost is the Exit.Error of an attempt whose process vanished without a
 // result; such an attempt is retried within the limit whatever retry.when says,
 // since the user's code never told us how it ended.
-const ErrLost = "lost: the task's process ended without reporting a result"
+const ErrLost = v1.ExitLost
 
 // exitOK reports whether an exit is a success.
 func exitOK(x v1.Exit) bool {

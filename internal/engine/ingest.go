@@ -117,3 +117,9 @@ func (e *Engine) setDeadline(ctx context.Context, q store.Querier, a *store.Atte
 	a.Deadline = ptr(start.Add(def.Timeout.Duration + e.cfg.DeadlineGrace))
 	return q.Wake(ctx, run.ID, *a.Deadline)
 }
+
+// Report lets in-process backends (the mock) deliver events as an agent
+// would over HTTP.
+func (e *Engine) Report(ctx context.Context, attemptID string, events []v1.AgentEvent) (v1.AgentEventAck, error) {
+	return e.Ingest(ctx, attemptID, events)
+}

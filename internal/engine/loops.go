@@ -57,11 +57,11 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		active, err := q.ListAttempts(ctx, store.AttemptFilter{Phases: []v1.Phase{v1.Pending, v1.Running}, Limit: e.cfg.MaxRunning + 1})
+		active, err := q.CountAttempts(ctx, store.AttemptFilter{Phases: []v1.Phase{v1.Pending, v1.Running}})
 		if err != nil {
 			return err
 		}
-		capacity := e.cfg.MaxRunning - len(active)
+		capacity := e.cfg.MaxRunning - active
 		for _, id := range ids {
 			if err := q.LockRun(ctx, id); err != nil {
 				return err

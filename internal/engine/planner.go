@@ -94,6 +94,7 @@ type planner struct {
 	steps   []*store.Step
 	byName  map[string]*store.Step
 	changed map[string]bool
+	again   bool // plan again now: a step could expand once outputs are loaded
 	out     Plan
 }
 
@@ -110,12 +111,20 @@ func (p *planner) plan() Plan {
 	}
 	if run.CancelRequested {
 		p.cancel()
+		p.finishSteps()
 	} else {
 		p.expireAttempts()
-		p.expandSteps()
+		// A step that finishes releases its dependents in the same pass.
+		for {
+			done := p.doneSteps()
+			p.expandSteps()
+			p.finishSteps()
+			if p.doneSteps() == done {
+				break
+			}
+		}
 		p.startTasks()
 	}
-	p.finishSteps()
 	p.finishRun(run)
 	for _, s := range p.steps {
 		if p.changed[s.Name] {
@@ -200,6 +209,12 @@ func (p *planner) expandSteps() {
 			p.setStep(s, v1.Skipped, blocker)
 			continue
 		}
+		if !p.outputsLoaded(s.Name) {
+			// A need finished in this pass: its outputs were not in the
+			// snapshot. Expand on the next pass, right away.
+			p.again = true
+			continue
+		}
 		tasks, skip, err := expandStep(p.snap.Run, def, p.snap.Outputs, p.stepPhases())
 		switch {
 		case err != nil:
@@ -226,6 +241,21 @@ func (p *planner) expandSteps() {
 			}
 		}
 	}
+}
+
+// outputsLoaded reports whether the snapshot holds the outputs of every
+// step that step depends on (steps that declare none need no loading).
+func (p *planner) outputsLoaded(step string) bool {
+	needs := map[string][]string{}
+	for _, s := range p.snap.Run.Spec.Steps {
+		needs[s.Name] = s.Needs
+	}
+	for _, n := range upstream(needs, step) {
+		if _, ok := p.snap.Outputs[n]; !ok && len(stepDef(p.snap.Run.Spec, n).Outputs) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // needsDone says whether every need of def has finished, and if one did not
@@ -311,6 +341,16 @@ func chooseBackend(def *v1.Step, projectDefault string) (string, string) {
 	}
 }
 
+func (p *planner) doneSteps() int {
+	n := 0
+	for _, s := range p.steps {
+		if s.Phase.Done() {
+			n++
+		}
+	}
+	return n
+}
+
 // finishSteps closes expanded steps whose tasks are all done.
 func (p *planner) finishSteps() {
 	starting := map[string]int{}
@@ -383,6 +423,9 @@ func (p *planner) nextWake() *time.Time {
 		if t != nil && (at == nil || t.Before(*at)) {
 			at = ptr(*t)
 		}
+	}
+	if p.again {
+		earliest(&p.now)
 	}
 	earliest(p.snap.NextDue)
 	for _, a := range p.snap.Active {

@@ -126,6 +126,12 @@ func TestMakePlan(t *testing.T) {
 			counts: map[string]map[v1.Phase]int{"a": {v1.Succeeded: 1}}},
 		want: []string{"start b[0] #1 on local", "step b Running items=1", "task b[0] echo b"},
 	}, {
+		name: "a step's last task releases the dependent step in the same pass",
+		w: world{spec: three,
+			steps:  map[string]store.Step{"a": {Phase: v1.Running, Expanded: true, Items: 1}},
+			counts: map[string]map[v1.Phase]int{"a": {v1.Succeeded: 1}}},
+		want: []string{"start b[0] #1 on local", "step a Succeeded items=1", "step b Running items=1", "task b[0] echo b"},
+	}, {
 		name: "a failed need skips its dependents and fails the run",
 		w: world{spec: three,
 			steps:  map[string]store.Step{"a": {Phase: v1.Failed, Expanded: true, Items: 1}},
@@ -200,6 +206,14 @@ func TestMakePlan(t *testing.T) {
 			counts:  map[string]map[v1.Phase]int{"grid": {v1.Succeeded: 1}},
 			outputs: map[string][]map[string]v1.Output{"grid": {{"params": {Ref: "r", Value: json.RawMessage(`[3, 5]`)}}}}},
 		want: []string{"start fit[0] #1 on local", "start fit[1] #1 on local", "step fit Running items=2", "task fit[0] fit 3", "task fit[1] fit 5"},
+	}, {
+		name: "a step whose need finished in this pass waits for its outputs to be loaded",
+		w: world{spec: v1.WorkflowSpec{Steps: []v1.Step{
+			{Name: "grid", Command: []string{"x"}, Outputs: map[string]string{"params": "p.json"}},
+			{Name: "fit", Needs: []string{"grid"}, Command: []string{"fit", "{{ item }}"}, Foreach: "{{ steps.grid.outputs.params }}"}}},
+			steps:  map[string]store.Step{"grid": {Phase: v1.Running, Expanded: true, Items: 1}},
+			counts: map[string]map[v1.Phase]int{"grid": {v1.Succeeded: 1}}},
+		want: []string{"step grid Succeeded items=1", "wake +0s"},
 	}, {
 		name: "a template error fails the step with the reason",
 		w: world{spec: v1.WorkflowSpec{Steps: []v1.Step{{Name: "s", Command: []string{"{{ params.missing.x }}"}}}},

@@ -60,4 +60,4 @@ func backoff(p *v1.RetryPolicy, attempt int) time.Duration {
 }
 
 // ErrCancelled is the Exit.Error of an attempt stopped on request.
-const ErrCancelled = "cancelled"
+const ErrCancelled = v1.ExitCancelled

@@ -60,7 +60,8 @@ type Querier interface {
 
 	// Steps of a run, in workflow order (by Position).
 	ListSteps(ctx context.Context, runID string) ([]Step, error)
-	// UpdateStep writes Phase, Items, Message, Backend, StartedAt, FinishedAt.
+	// UpdateStep writes Phase, Expanded, Items, Message, Backend, StartedAt,
+	// FinishedAt.
 	UpdateStep(ctx context.Context, s Step) error
 
 	// Tasks: the items of a step (index 0 only, without foreach).
@@ -81,6 +82,10 @@ type Querier interface {
 	InsertAttempt(ctx context.Context, a Attempt) error
 	GetAttempt(ctx context.Context, id string) (Attempt, error)
 	ListAttempts(ctx context.Context, f AttemptFilter) ([]Attempt, error)
+	// CountAttempts counts the attempts ListAttempts would return without
+	// reading them (f.Limit is ignored): cheap where only a number is needed,
+	// such as how many attempts are active.
+	CountAttempts(ctx context.Context, f AttemptFilter) (int, error)
 	// UpdateAttempt writes Phase, Handle, LastSeq, Exit, Outputs, HeartbeatAt,
 	// Deadline, StartedAt, FinishedAt, Owner. With ifPhase non-empty it only
 	// updates a row whose current phase is ifPhase, and reports whether it did
@@ -95,7 +100,9 @@ type Querier interface {
 	// if the run is already queued. ClaimWakeups removes and returns up to
 	// limit runs due at or before now; on PostgreSQL rows locked by another
 	// replica's transaction are skipped (FOR UPDATE SKIP LOCKED), so call it
-	// inside Tx and plan those runs in the same transaction.
+	// inside Tx and plan those runs in the same transaction. Runs another
+	// transaction holds (LockRun) are skipped too, and claimed runs come back
+	// locked as by LockRun, so a claim never waits.
 	Wake(ctx context.Context, runID string, at time.Time) error
 	ClaimWakeups(ctx context.Context, now time.Time, limit int) ([]string, error)
 
@@ -118,7 +125,9 @@ type Token struct {
 }
 
 // Run is a run's row. Spec is the workflow spec as it was when the run was
-// submitted (later edits of the workflow do not change a running run).
+// submitted (later edits of the workflow do not change a running run). It
+// never changes, so stores may share one decoded Spec between the runs they
+// return: treat it as read-only.
 type Run struct {
 	ID              string
 	Seq             int64 // assigned by the store; orders runs by creation
@@ -198,9 +207,10 @@ type Attempt struct {
 }
 
 type RunFilter struct {
-	Project  string // required unless AllProjects
-	Workflow string
-	Phase    v1.Phase
+	Project     string // required unless AllProjects
+	AllProjects bool   // list the runs of every project
+	Workflow    string
+	Phase       v1.Phase
 	// BeforeSeq pages: only runs with Seq < BeforeSeq (0: from the newest).
 	BeforeSeq int64
 	Limit     int // 0: 100

@@ -37,8 +37,8 @@ import (
 // Name is the mock backend's name.
 const Name = "mock"
 
-// ErrCancelled is the Exit.Error of a stopped attempt (engine.ErrCancelled).
-const ErrCancelled = "cancelled"
+// ErrCancelled is the Exit.Error of a stopped attempt.
+const ErrCancelled = v1.ExitCancelled
 
 // Reporter receives an attempt's events, as the control plane's ingestion.
 type Reporter interface {

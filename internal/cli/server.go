@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/backend"
+	"github.com/koya-dev/koya/internal/backend/local"
+	"github.com/koya-dev/koya/internal/backend/mock"
+	"github.com/koya-dev/koya/internal/engine"
+	"github.com/koya-dev/koya/internal/objects"
+	"github.com/koya-dev/koya/internal/server"
+	"github.com/koya-dev/koya/internal/store/storeopen"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// serverOptions are koya server's flags.
+type serverOptions struct {
+	addr, dataDir, db, objects, backend string
+	url, metricsAddr, config            string
+	logLevel, logFormat                 string
+	agentPath, contextName              string
+}
+
+func (a *app) serverCmd() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the koya control plane (API, engine, backends)",
+		Long: `Run the koya control plane.
+
+On its first start it creates the project "default" and an admin token, and
+writes a context for this server into the CLI config (~/.koya/config.yaml or
+$KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
+
+--config FILE reads flags from a YAML file of flag names to values
+(addr: 0.0.0.0:7070, db: postgres://..., ...); flags on the command line win.
+/metrics is served on the API listener to admin tokens, and with
+--metrics-addr also without a token on a separate listener.`,
+		Args: args(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.config != "" {
+				if err := flagsFromFile(cmd.Flags(), o.config); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.runServer(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:7070", "address to listen on")
+	f.StringVar(&o.dataDir, "data-dir", "~/.koya/data", "directory for the embedded database, artifacts and local attempts")
+	f.StringVar(&o.db, "db", "", "database: a SQLite file path or postgres://... (default: <data-dir>/koya.db)")
+	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
+	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local or mock")
+	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
+	f.StringVar(&o.config, "config", "", "YAML file of flag values")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.agentPath, "agent-path", "", "koya binary that backends start as the agent (default: this one)")
+	f.StringVar(&o.contextName, "context-name", "local", "name of the context written to the CLI config")
+	_ = f.MarkHidden("agent-path")
+	return cmd
+}
+
+// flagsFromFile sets the flags the command line left alone from a YAML file.
+func flagsFromFile(fs *pflag.FlagSet, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return errs.Wrap(errs.Invalid, err, "cannot read --config %s: %v", path, err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		return errs.At(errs.Invalid, path, "not a YAML map of flag values: %v", err)
+	}
+	for k, v := range values {
+		fl := fs.Lookup(k)
+		if fl == nil || k == "config" {
+			return errs.At(errs.Invalid, path, "%q is not a flag of koya server", k)
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := fs.Set(k, fmt.Sprint(v)); err != nil {
+			return errs.At(errs.Invalid, path+": "+k, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (a *app) runServer(ctx context.Context, o serverOptions) error {
+	log, err := newLogger(a.stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	dataDir, err := expandHome(o.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return errs.Wrap(errs.Invalid, err, "cannot create the data directory %s: %v", dataDir, err)
+	}
+	if o.db == "" {
+		o.db = filepath.Join(dataDir, "koya.db")
+	}
+	if o.objects == "" {
+		o.objects = "file://" + filepath.Join(dataDir, "objects")
+	}
+	st, err := storeopen.Open(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	objs, err := objects.Open(ctx, o.objects)
+	if err != nil {
+		return err
+	}
+	defer objs.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	backends := backend.NewRegistry(reg)
+	localDrv, err := local.New(local.Options{Root: filepath.Join(dataDir, "attempts"), AgentPath: o.agentPath})
+	if err != nil {
+		return err
+	}
+	mockDrv := mock.New()
+	defer mockDrv.Close()
+	for _, d := range []backend.Driver{localDrv, mockDrv} {
+		if _, err := backends.Add(d); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "cannot listen on %s: %v", o.addr, err)
+	}
+	defer ln.Close()
+	localURL := "http://" + reachable(ln.Addr())
+	agentURL := o.url
+	if agentURL == "" {
+		agentURL = localURL
+	}
+	eng, err := engine.New(engine.Config{Store: st, Backends: backends, ServerURL: agentURL,
+		DefaultBackend: o.backend, Logger: log.With("component", "engine"), Metrics: reg})
+	if err != nil {
+		return err
+	}
+	mockDrv.SetReporter(eng)
+	srv, err := server.New(server.Config{Store: st, Objects: objs, Engine: eng, Logger: log.With("component", "api"),
+		Metrics: reg, Version: Version})
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, st, localURL, o.contextName, log); err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = eng.Stop(stopCtx)
+	}()
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return errs.Wrap(errs.Unavailable, err, "cannot listen on %s: %v", o.metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		go func() { _ = server.ServeListener(ctx, mln, mux) }()
+	}
+	log.Info("koya server listening", "url", localURL, "db", st.Dialect(), "objects", objs.String(),
+		"backends", strings.Join(backends.Names(), ","), "default_backend", o.backend, "version", Version)
+	err = server.ServeListener(ctx, ln, srv)
+	log.Info("koya server stopped")
+	return err
+}
+
+// reachable is a listener's address as a client on this machine dials it.
+func reachable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func expandHome(p string) (string, error) {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return filepath.Abs(p)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", errs.Wrap(errs.Invalid, err, "cannot find the home directory for %s; give an absolute path", p)
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/store"
+)
+
+// The agent routes: the only ones an attempt's token opens, and only for
+// that attempt (checked by authorize before these run).
+
+func (s *Server) attemptOf(r *http.Request) (store.Attempt, error) {
+	return s.store.GetAttempt(r.Context(), r.PathValue("id"))
+}
+
+func (s *Server) agentEvents(w http.ResponseWriter, r *http.Request) error {
+	var batch v1.AgentEventBatch
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &batch); err != nil {
+		return err
+	}
+	ack, err := s.engine.Ingest(r.Context(), r.PathValue("id"), batch.Events)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ack)
+	return nil
+}
+
+func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
+	var chunk v1.LogChunk
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &chunk); err != nil {
+		return err
+	}
+	a, err := s.attemptOf(r)
+	if err != nil {
+		return err
+	}
+	for i, l := range chunk.Lines {
+		if l.Seq < 1 {
+			return errs.At(errs.Invalid, fmt.Sprintf("lines[%d].seq", i), "sequence numbers start at 1")
+		}
+	}
+	if len(chunk.Lines) > 0 {
+		if err := s.store.AppendLogs(r.Context(), a, chunk.Lines); err != nil {
+			return err
+		}
+		s.engine.Changes().Notify(a.RunID)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) agentPutOutput(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if name == "" {
+		return errs.At(errs.Invalid, "name", "an output name is required")
+	}
+	dir, err := boolParam(r.URL.Query().Get("dir"))
+	if err != nil {
+		return errs.At(errs.Invalid, "dir", "%v", err)
+	}
+	a, err := s.attemptOf(r)
+	if err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxArtifactBytes)
+	out, err := s.objects.Put(r.Context(), a.Project, body)
+	var coded *errs.Error
+	if err != nil && !errors.As(err, &coded) && !isTooLarge(err) {
+		return errs.Wrap(errs.Invalid, err, "upload of output %s was cut: %v", name, err)
+	}
+	if err != nil {
+		return err
+	}
+	if dir {
+		out.Dir, out.Value = true, nil // a tar stream is never a JSON value
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) agentGetArtifact(w http.ResponseWriter, r *http.Request) error {
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		return errs.At(errs.Invalid, "ref", "name the artifact with ?ref=")
+	}
+	a, err := s.attemptOf(r)
+	if err != nil {
+		return err
+	}
+	return s.sendArtifact(w, r, a.Project, v1.Output{Ref: ref})
+}
+
+func isTooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
