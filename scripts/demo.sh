@@ -46,8 +46,8 @@ koya logs "$run" --step evaluate
 echo
 echo "== artifacts"
 mkdir -p "$work/artifacts"
-for out in report confusion importance best_model; do
-  koya artifacts get "$run" evaluate "$out" -o "$work/artifacts/$out" >/dev/null
+for pair in report:report.json confusion:confusion_matrix.json importance:feature_importance.json best_model:best_model.pkl; do
+  koya artifacts get "$run" evaluate "${pair%%:*}" -o "$work/artifacts/${pair#*:}" >/dev/null
 done
 ls -l "$work/artifacts"
 echo
