@@ -216,6 +216,14 @@ func freeAddr(t *testing.T) string {
 
 var builtKoya string
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtKoya != "" {
+		os.RemoveAll(filepath.Dir(builtKoya))
+	}
+	os.Exit(code)
+}
+
 // koyaBinary builds cmd/koya once per test process.
 func koyaBinary(t *testing.T) string {
 	t.Helper()

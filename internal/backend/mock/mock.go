@@ -279,7 +279,15 @@ func parseDuration(v string) (time.Duration, error) {
 func (d *Driver) run(a *attempt, s script, timeout time.Duration, r Reporter) {
 	defer close(a.done)
 	rep := reporter{r: r, id: a.id, ctx: d.ctx, stop: a.stop, cancel: a.cancel, clock: d.clock}
-	rep.send(v1.AgentEvent{Type: v1.EventStarted})
+	// A script that takes no time reports started and exited in one batch,
+	// as an agent's outbox does when both are pending at delivery.
+	instant := s.sleep == 0 && timeout == 0
+	var events []v1.AgentEvent
+	if instant {
+		events = append(events, v1.AgentEvent{Type: v1.EventStarted})
+	} else {
+		rep.send(v1.AgentEvent{Type: v1.EventStarted})
+	}
 	start := d.clock()
 	exit := s.exit
 	if s.sleep > 0 || timeout > 0 {
@@ -312,7 +320,6 @@ func (d *Driver) run(a *attempt, s script, timeout time.Duration, r Reporter) {
 		}
 	}
 	exit.Duration = d.clock().Sub(start).Seconds()
-	var events []v1.AgentEvent
 	if exit.Code == 0 && exit.Signal == 0 && exit.Error == "" {
 		for _, o := range s.outputs {
 			sum := sha256.Sum256(o.value)
