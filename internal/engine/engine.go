@@ -50,13 +50,19 @@ type Engine struct {
 	metrics  *metrics
 	notifier *Notifier
 
-	wakeup chan struct{}
-	jobs   chan job
+	wakeup  chan struct{}
+	jobs    chan job
+	started chan startedAttempt
 
 	mu       sync.Mutex
 	stopping map[string]bool // attempts asked to stop
 	starved  map[string]bool // runs waiting for capacity
 	inflight map[string]bool // attempts being started right now
+
+	// locksRows is true when LockRun takes a row lock (PostgreSQL): rows
+	// read before it may be stale and are read again. SQLite's write
+	// transactions are exclusive from BEGIN, so the first read is current.
+	locksRows bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -93,18 +99,20 @@ func New(cfg Config) (*Engine, error) {
 	}
 	host, _ := os.Hostname()
 	e := &Engine{
-		cfg:      cfg,
-		store:    cfg.Store,
-		clock:    func() time.Time { return cfg.Clock().UTC() },
-		log:      cfg.Logger,
-		owner:    host + "/" + uuid.NewString()[:8],
-		metrics:  newMetrics(cfg.Metrics),
-		notifier: NewNotifier(),
-		wakeup:   make(chan struct{}, 1),
-		jobs:     make(chan job, 1024),
-		stopping: map[string]bool{},
-		starved:  map[string]bool{},
-		inflight: map[string]bool{},
+		cfg:       cfg,
+		store:     cfg.Store,
+		clock:     func() time.Time { return cfg.Clock().UTC() },
+		log:       cfg.Logger,
+		owner:     host + "/" + uuid.NewString()[:8],
+		metrics:   newMetrics(cfg.Metrics),
+		notifier:  NewNotifier(),
+		wakeup:    make(chan struct{}, 1),
+		jobs:      make(chan job, 1024),
+		started:   make(chan startedAttempt, 1024),
+		stopping:  map[string]bool{},
+		starved:   map[string]bool{},
+		inflight:  map[string]bool{},
+		locksRows: cfg.Store.Dialect() != "sqlite",
 	}
 	return e, nil
 }
@@ -124,7 +132,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.wg.Add(1)
 		go func() { defer e.wg.Done(); e.dispatchLoop(ctx) }()
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
+	go func() { defer e.wg.Done(); e.recordLoop(ctx) }()
 	go func() { defer e.wg.Done(); e.planLoop(ctx) }()
 	go func() { defer e.wg.Done(); e.reconcileLoop(ctx) }()
 	e.poke()

@@ -31,8 +31,11 @@ func (e *Engine) Ingest(ctx context.Context, attemptID string, events []v1.Agent
 		if err := q.LockRun(ctx, first.RunID); err != nil {
 			return err
 		}
-		if a, err = q.GetAttempt(ctx, attemptID); err != nil { // fresh under the lock
-			return err
+		a = first
+		if e.locksRows {
+			if a, err = q.GetAttempt(ctx, attemptID); err != nil { // fresh under the lock
+				return err
+			}
 		}
 		run, err := q.GetRun(ctx, a.RunID)
 		if err != nil {

@@ -37,10 +37,16 @@ func (e *Engine) planLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-e.wakeup:
+			// Completions come in bursts: a short pause lets one pass take
+			// in many of them instead of re-reading the run for each.
+			time.Sleep(planDebounce)
 		case <-tick.C:
 		}
 	}
 }
+
+// planDebounce is the pause between a wake-up and the planning pass.
+const planDebounce = 5 * time.Millisecond
 
 // planOnce claims due runs and plans each in one transaction; the attempts
 // it created are dispatched after the commit.
@@ -173,35 +179,75 @@ func (e *Engine) dispatch(ctx context.Context, j job) {
 	}
 	e.metrics.started.WithLabelValues(j.attempt.Backend).Inc()
 	raw, _ := json.Marshal(h)
-	now := e.clock()
-	err = e.store.Tx(ctx, func(q store.Querier) error {
-		if err := q.LockRun(ctx, j.attempt.RunID); err != nil {
-			return err
+	select {
+	case e.started <- startedAttempt{attempt: j.attempt, handle: raw}:
+	case <-ctx.Done():
+	}
+}
+
+// startedAttempt is a handle to record for an attempt a backend started.
+type startedAttempt struct {
+	attempt store.Attempt
+	handle  json.RawMessage
+}
+
+// recordLoop records started attempts' handles, many per transaction: one
+// writer committing a batch is far cheaper than a transaction per start.
+func (e *Engine) recordLoop(ctx context.Context) {
+	for {
+		var batch []startedAttempt
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-e.started:
+			batch = append(batch, s)
 		}
-		a, err := q.GetAttempt(ctx, j.attempt.ID)
-		if err != nil {
-			return err
-		}
-		a.Handle = raw
-		if a.Phase == v1.Pending {
-			a.Phase = v1.Running
-			if a.StartedAt == nil {
-				a.StartedAt = ptr(now)
+	drain:
+		for len(batch) < 256 {
+			select {
+			case s := <-e.started:
+				batch = append(batch, s)
+			default:
+				break drain
 			}
-			run, err := q.GetRun(ctx, a.RunID)
+		}
+		if err := e.recordStarted(ctx, batch); err != nil && ctx.Err() == nil {
+			e.log.Error("recording started attempts", "count", len(batch), "err", err)
+		}
+	}
+}
+
+func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) error {
+	now := e.clock()
+	return e.store.Tx(ctx, func(q store.Querier) error {
+		for _, s := range batch {
+			if err := q.LockRun(ctx, s.attempt.RunID); err != nil {
+				return err
+			}
+			a, err := q.GetAttempt(ctx, s.attempt.ID)
 			if err != nil {
 				return err
 			}
-			if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+			a.Handle = s.handle
+			if a.Phase == v1.Pending {
+				a.Phase = v1.Running
+				if a.StartedAt == nil {
+					a.StartedAt = ptr(now)
+				}
+				run, err := q.GetRun(ctx, a.RunID)
+				if err != nil {
+					return err
+				}
+				if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+					return err
+				}
+			}
+			if _, err := q.UpdateAttempt(ctx, a, ""); err != nil {
 				return err
 			}
 		}
-		_, err = q.UpdateAttempt(ctx, a, "")
-		return err
+		return nil
 	})
-	if err != nil && ctx.Err() == nil {
-		e.log.Error("recording a started attempt", "attempt", j.attempt.ID, "err", err)
-	}
 }
 
 // failStart records a start the backend refused as a failed attempt.
