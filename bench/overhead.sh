@@ -3,11 +3,14 @@
 # the local backend, against `xargs -P P` running the same N commands, with the
 # same parallelism P, measured in one run on this machine. Prints the ratio.
 #
-#   bash bench/overhead.sh [N] [P]
+#   bash bench/overhead.sh [N] [P] [COMMAND...]    (COMMAND defaults to true)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 P=${2:-$(( 4 * $(nproc) ))}
+shift $(( $# < 2 ? $# : 2 ))
+CMD=("${@:-true}")
+yaml_cmd=$(printf '"%s", ' "${CMD[@]}"); yaml_cmd="[${yaml_cmd%, }]"
 
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -24,19 +27,19 @@ for _ in $(seq 100); do "$work/koya" get projects >/dev/null 2>&1 && break; slee
   echo "metadata: {name: overhead}"
   echo "spec:"
   echo "  steps:"
-  for i in $(seq "$N"); do echo "    - {name: s$i, command: [\"true\"]}"; done
+  for i in $(seq "$N"); do echo "    - {name: s$i, command: $yaml_cmd}"; done
 } >"$work/wf.yaml"
 "$work/koya" apply -f "$work/wf.yaml" >/dev/null
 
 t0=$(date +%s.%N)
 "$work/koya" run overhead --follow >/dev/null
 t1=$(date +%s.%N)
-seq "$N" | xargs -P "$P" -I{} true
+seq "$N" | xargs -P "$P" -I{} "${CMD[@]}"
 t2=$(date +%s.%N)
 
-python3 - "$N" "$P" "$t0" "$t1" "$t2" <<'PY'
+python3 - "$N" "$P" "$t0" "$t1" "$t2" "${CMD[*]}" <<'PY'
 import sys
-n, p, t0, t1, t2 = int(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:])
+n, p, t0, t1, t2 = int(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:6])
 koya, xargs = t1 - t0, t2 - t1
-print(f"steps={n} parallelism={p} koya={koya:.2f}s xargs={xargs:.2f}s ratio={koya / xargs:.2f}")
+print(f"steps={n} parallelism={p} command={sys.argv[6]!r} koya={koya:.2f}s xargs={xargs:.2f}s ratio={koya / xargs:.2f}")
 PY

@@ -31,6 +31,7 @@ import (
 // serverOptions are koya server's flags.
 type serverOptions struct {
 	addr, dataDir, db, objects, backend string
+	maxRunning                          int
 	url, metricsAddr, config            string
 	logLevel, logFormat                 string
 	agentPath, contextName              string
@@ -69,6 +70,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.db, "db", "", "database: a SQLite file path or postgres://... (default: <data-dir>/koya.db)")
 	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
 	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local or mock")
+	f.IntVar(&o.maxRunning, "max-running", 0, "attempts running at once on this control plane (default: 4 × CPUs)")
 	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
 	f.StringVar(&o.config, "config", "", "YAML file of flag values")
@@ -160,7 +162,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		agentURL = localURL
 	}
 	eng, err := engine.New(engine.Config{Store: st, Backends: backends, ServerURL: agentURL,
-		DefaultBackend: o.backend, Logger: log.With("component", "engine"), Metrics: reg})
+		DefaultBackend: o.backend, MaxRunning: o.maxRunning, Logger: log.With("component", "engine"), Metrics: reg})
 	if err != nil {
 		return err
 	}
