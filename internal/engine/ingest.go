@@ -24,18 +24,9 @@ func (e *Engine) Ingest(ctx context.Context, attemptID string, events []v1.Agent
 	)
 	now := e.clock()
 	err := e.store.Tx(ctx, func(q store.Querier) error {
-		first, err := q.GetAttempt(ctx, attemptID)
-		if err != nil {
+		var err error
+		if a, err = e.lockAttempt(ctx, q, attemptID); err != nil {
 			return err
-		}
-		if err := q.LockRun(ctx, first.RunID); err != nil {
-			return err
-		}
-		a = first
-		if e.locksRows {
-			if a, err = q.GetAttempt(ctx, attemptID); err != nil { // fresh under the lock
-				return err
-			}
 		}
 		run, err := q.GetRun(ctx, a.RunID)
 		if err != nil {
@@ -103,6 +94,23 @@ func (e *Engine) Ingest(ctx context.Context, attemptID string, events []v1.Agent
 	}
 	e.notifier.Notify(a.RunID)
 	return v1.AgentEventAck{Applied: a.LastSeq, Cancel: cancel || e.isStopping(a.ID)}, nil
+}
+
+// lockAttempt reads an attempt with its run locked for the rest of the
+// transaction, so that ingestion, dispatch and planning of one run never
+// interleave.
+func (e *Engine) lockAttempt(ctx context.Context, q store.Querier, id string) (store.Attempt, error) {
+	a, err := q.GetAttempt(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if err := q.LockRun(ctx, a.RunID); err != nil {
+		return a, err
+	}
+	if e.locksRows {
+		return q.GetAttempt(ctx, id) // read before the lock: may be stale
+	}
+	return a, nil
 }
 
 // setDeadline fixes when the engine gives up on a silent attempt: the

@@ -221,10 +221,7 @@ func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) erro
 	now := e.clock()
 	return e.store.Tx(ctx, func(q store.Querier) error {
 		for _, s := range batch {
-			if err := q.LockRun(ctx, s.attempt.RunID); err != nil {
-				return err
-			}
-			a, err := q.GetAttempt(ctx, s.attempt.ID)
+			a, err := e.lockAttempt(ctx, q, s.attempt.ID)
 			if err != nil {
 				return err
 			}
@@ -264,14 +261,8 @@ func (e *Engine) failStart(ctx context.Context, a store.Attempt, cause error) {
 func (e *Engine) finish(ctx context.Context, attemptID string, exit v1.Exit) error {
 	var a store.Attempt
 	err := e.store.Tx(ctx, func(q store.Querier) error {
-		first, err := q.GetAttempt(ctx, attemptID)
-		if err != nil {
-			return err
-		}
-		if err := q.LockRun(ctx, first.RunID); err != nil {
-			return err
-		}
-		if a, err = q.GetAttempt(ctx, attemptID); err != nil {
+		var err error
+		if a, err = e.lockAttempt(ctx, q, attemptID); err != nil {
 			return err
 		}
 		run, err := q.GetRun(ctx, a.RunID)
