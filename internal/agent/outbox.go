@@ -61,16 +61,8 @@ func openOutbox(dir string, clock func() time.Time) (*outbox, error) {
 	o.events, err = openJournal(filepath.Join(dir, eventsFile), true, ack.Events.Seq, ack.Events.Offset, 0,
 		func(seq int64, raw []byte) {
 			var ev v1.AgentEvent
-			if json.Unmarshal(raw, &ev) != nil {
-				return
-			}
-			switch ev.Type {
-			case v1.EventStarted:
-				o.started = true
-			case v1.EventOutput:
-				o.outputs[ev.Name] = true
-			case v1.EventExited:
-				o.exited = seq
+			if json.Unmarshal(raw, &ev) == nil {
+				o.note(ev, seq)
 			}
 		})
 	if err != nil {
@@ -98,6 +90,13 @@ func (o *outbox) event(ev v1.AgentEvent) error {
 	if err != nil {
 		return err
 	}
+	o.note(ev, seq)
+	return nil
+}
+
+// note remembers what an event (written now, or read back after a
+// restart) says about the attempt's progress.
+func (o *outbox) note(ev v1.AgentEvent, seq int64) {
 	switch ev.Type {
 	case v1.EventStarted:
 		o.started = true
@@ -106,7 +105,6 @@ func (o *outbox) event(ev v1.AgentEvent) error {
 	case v1.EventExited:
 		o.exited = seq
 	}
-	return nil
 }
 
 func (o *outbox) logLine(stream, text string) error {

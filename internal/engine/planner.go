@@ -135,16 +135,6 @@ func (p *planner) plan() Plan {
 	return p.out
 }
 
-// specStep returns the workflow's definition of step name.
-func (p *planner) specStep(name string) *v1.Step {
-	for i := range p.snap.Run.Spec.Steps {
-		if p.snap.Run.Spec.Steps[i].Name == name {
-			return &p.snap.Run.Spec.Steps[i]
-		}
-	}
-	return nil
-}
-
 func (p *planner) setStep(s *store.Step, phase v1.Phase, msg string) {
 	if s.Phase == phase && s.Message == msg {
 		return
@@ -196,7 +186,7 @@ func (p *planner) expandSteps() {
 		if s.Expanded || s.Phase.Done() {
 			continue
 		}
-		def := p.specStep(s.Name)
+		def := stepDef(p.snap.Run.Spec, s.Name)
 		if def == nil {
 			p.setStep(s, v1.Failed, "step missing from the run's workflow spec")
 			continue
@@ -299,7 +289,7 @@ func (p *planner) startTasks() {
 			continue
 		}
 		pending += p.snap.Counts[s.Name][v1.Pending]
-		def := p.specStep(s.Name)
+		def := stepDef(p.snap.Run.Spec, s.Name)
 		stepCap := capacity
 		if def.Parallelism > 0 {
 			stepCap = min(stepCap, def.Parallelism-activeByStep[s.Name])

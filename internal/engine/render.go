@@ -133,11 +133,9 @@ func resolveInputs(spec v1.WorkflowSpec, def *v1.Step, outputs map[string][]map[
 			return nil, fmt.Errorf("input %s: %q is not a reference to a step output", name, ref)
 		}
 		src, out := m[1], m[2]
-		var fanout bool
-		for _, s := range spec.Steps {
-			if s.Name == src {
-				fanout = s.Foreach != nil
-			}
+		fanout := false
+		if d := stepDef(spec, src); d != nil {
+			fanout = d.Foreach != nil
 		}
 		in := v1.InputSpec{Name: name, Path: path.Join(InputsDir, name), Many: fanout}
 		for i, o := range outputs[src] {
