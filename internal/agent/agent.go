@@ -35,11 +35,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +63,14 @@ type Options struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger     // the agent's own log (stderr)
 	Clock      func() time.Time // event and log times
+	// NoFsync leaves outbox events and state files to the kernel's
+	// writeback instead of fsyncing each: they survive the agent's death
+	// (the page cache keeps them), and a machine crash loses the last few
+	// seconds of them, the attempts then running being reported lost. The
+	// agent host sets it (its control plane is on the same machine, and
+	// an fsync costs a millisecond of CPU there); KOYA_AGENT_FSYNC=true
+	// or false overrides.
+	NoFsync bool
 	// Signals makes SIGTERM and SIGINT cancel the attempt (a second one
 	// stops delivery: the agent exits once the command is gone, leaving
 	// the outbox for a restart).
@@ -94,6 +104,13 @@ func (o Options) withDefaults() Options {
 // OptionsFromEnv reads the KOYA_AGENT_* variables.
 func OptionsFromEnv() (Options, error) {
 	var o Options
+	if s := os.Getenv("KOYA_AGENT_FSYNC"); s != "" {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return o, fmt.Errorf("KOYA_AGENT_FSYNC: %q is not true or false", s)
+		}
+		o.NoFsync = !v
+	}
 	for name, d := range map[string]*time.Duration{
 		"KOYA_AGENT_HEARTBEAT": &o.Heartbeat, "KOYA_AGENT_KILL_GRACE": &o.KillGrace,
 		"KOYA_AGENT_GIVE_UP": &o.GiveUp, "KOYA_AGENT_BATCH": &o.BatchEvery,
@@ -142,13 +159,13 @@ type attempt struct {
 
 	cancelOnce sync.Once
 	cancelled  chan struct{}
+	unlock     func() // releases the directory lock
 }
 
 // RunWith is Run with explicit options. Cancelling ctx cancels the
 // attempt like SIGTERM does; delivery of the result goes on.
 func RunWith(ctx context.Context, manifestPath string, opts Options) int {
 	opts = opts.withDefaults()
-	log := opts.Logger
 	// Signals are caught from the start: a Stop that comes early must not
 	// kill the agent before it can report the cancel.
 	sigs := make(chan os.Signal, 2)
@@ -156,32 +173,55 @@ func RunWith(ctx context.Context, manifestPath string, opts Options) int {
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 		defer signal.Stop(sigs)
 	}
-	m, dir, err := readManifest(manifestPath)
-	if err != nil {
-		log.Error("reading the manifest", "path", manifestPath, "err", err)
-		return ExitFailed
-	}
-	log = log.With("attempt", m.AttemptID)
-	unlock, err := lockDir(dir)
+	a, err := openAttempt(manifestPath, opts)
 	if errors.Is(err, sandbox.ErrLocked) {
-		log.Info("another agent runs this attempt", "dir", dir)
+		opts.Logger.Info("another agent runs this attempt", "manifest", manifestPath)
 		return ExitBusy
 	}
 	if err != nil {
-		log.Error("locking the attempt directory", "dir", dir, "err", err)
+		opts.Logger.Error("opening the attempt", "manifest", manifestPath, "err", err)
 		return ExitFailed
 	}
-	defer unlock()
-	ob, err := openOutbox(filepath.Join(dir, OutboxDir), opts.Clock)
-	if err != nil {
-		log.Error("opening the outbox", "err", err)
-		return ExitFailed
-	}
-	defer ob.close()
-	a := &attempt{m: m, dir: dir, work: workDir(dir, m.WorkDir), opts: opts, log: log, ob: ob,
-		cl: newClient(m.Server, m.Token, m.AttemptID, opts.HTTPClient), cancelled: make(chan struct{})}
-	a.del = newDeliverer(ob, a.cl, opts, log, a.cancel)
+	defer a.close()
+	return a.run(ctx, sigs)
+}
 
+// openAttempt reads the manifest and takes the attempt directory: its lock
+// (sandbox.ErrLocked when another agent holds it) and its outbox. opts
+// must have its defaults.
+func openAttempt(manifestPath string, opts Options) (*attempt, error) {
+	m, dir, err := readManifest(manifestPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	log := opts.Logger.With("attempt", m.AttemptID)
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	ob, err := openOutbox(filepath.Join(dir, OutboxDir), opts.Clock, !opts.NoFsync)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("opening the outbox: %w", err)
+	}
+	a := &attempt{m: m, dir: dir, work: workDir(dir, m.WorkDir), opts: opts, log: log, ob: ob,
+		cl: newClient(m.Server, m.Token, m.AttemptID, opts.HTTPClient), cancelled: make(chan struct{}), unlock: unlock}
+	a.del = newDeliverer(ob, a.cl, opts, log, a.cancel)
+	return a, nil
+}
+
+// close releases the outbox and then the directory lock: once the lock is
+// free, drivers see the attempt's agent as gone.
+func (a *attempt) close() {
+	a.ob.close()
+	a.unlock()
+}
+
+// run runs the command (unless an earlier agent did) and delivers the
+// outbox; sigs (nil: none) cancels like ctx's end does, a second signal
+// stops delivery. It returns the process exit code.
+func (a *attempt) run(ctx context.Context, sigs <-chan os.Signal) int {
+	log, ob := a.log, a.ob
 	// Delivery outlives ctx: a cancelled attempt still reports its exit.
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -213,8 +253,8 @@ func RunWith(ctx context.Context, manifestPath string, opts Options) int {
 		return ExitDelivered
 	case <-abort:
 		log.Warn("stopped before delivering everything; a restart delivers the rest")
-	case <-time.After(opts.GiveUp):
-		log.Error("gave up delivering to the control plane", "after", opts.GiveUp)
+	case <-time.After(a.opts.GiveUp):
+		log.Error("gave up delivering to the control plane", "after", a.opts.GiveUp)
 	}
 	return ExitFailed
 }
@@ -299,14 +339,14 @@ func (a *attempt) outcome(runCtx, ctx context.Context) v1.Exit {
 		exit = a.execute(runCtx)
 	}
 	if !ok {
-		if err := writeJSONSync(filepath.Join(a.dir, ResultFile), exit); err != nil {
+		if err := a.writeState(ResultFile, exit); err != nil {
 			a.log.Error("writing result.json", "err", err)
 		}
 	}
 	if ExitOK(exit) {
 		if err := a.uploadOutputs(ctx); err != nil {
 			exit.Error = err.Error()
-			if err := writeJSONSync(filepath.Join(a.dir, ResultFile), exit); err != nil {
+			if err := a.writeState(ResultFile, exit); err != nil {
 				a.log.Error("writing result.json", "err", err)
 			}
 		}
@@ -351,8 +391,14 @@ func workDir(dir, wd string) string {
 	return filepath.Join(dir, wd)
 }
 
-// lockDir holds the attempt directory's agent lock for this agent's life.
+// lockDir holds the attempt directory's agent lock for this agent's life:
+// a lock on the manifest itself (no file to create), or on LockFile where
+// the manifest is read-only (mounted into a container).
 // flock is released by the kernel when the agent dies, however it dies.
 func lockDir(dir string) (func(), error) {
-	return sandbox.LockFile(filepath.Join(dir, LockFile), false)
+	unlock, err := sandbox.LockFile(filepath.Join(dir, ManifestFile), false)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return sandbox.LockFile(filepath.Join(dir, LockFile), false)
+	}
+	return unlock, err
 }

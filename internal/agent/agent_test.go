@@ -270,3 +270,17 @@ func TestNetworkNoneNeedsRoot(t *testing.T) {
 		t.Error("the command ran")
 	}
 }
+
+func TestFsyncFromEnv(t *testing.T) {
+	for _, c := range []struct {
+		val     string
+		noFsync bool
+		bad     bool
+	}{{"", false, false}, {"true", false, false}, {"false", true, false}, {"0", true, false}, {"maybe", false, true}} {
+		t.Setenv("KOYA_AGENT_FSYNC", c.val)
+		o, err := agent.OptionsFromEnv()
+		if (err != nil) != c.bad || o.NoFsync != c.noFsync {
+			t.Errorf("KOYA_AGENT_FSYNC=%q: NoFsync %v err %v; want %v bad %v", c.val, o.NoFsync, err, c.noFsync, c.bad)
+		}
+	}
+}

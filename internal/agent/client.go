@@ -26,21 +26,26 @@ type client struct {
 
 func newClient(server, token, attemptID string, hc *http.Client) *client {
 	if hc == nil {
-		// No overall timeout: an upload may take long. Requests that should
-		// be quick get a context deadline instead.
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 2 * time.Minute,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   4,
-		}}
+		hc = newHTTPClient(4)
 	}
 	return &client{
 		base:  strings.TrimRight(server, "/") + "/api/v1/agent/attempts/" + url.PathEscape(attemptID),
 		token: token,
 		hc:    hc,
 	}
+}
+
+// newHTTPClient is the client to the control plane, keeping up to idle
+// connections open. No overall timeout: an upload may take long. Requests
+// that should be quick get a context deadline instead.
+func newHTTPClient(idle int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   idle,
+	}}
 }
 
 // statusError is a response the control plane refused or failed.

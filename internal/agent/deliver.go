@@ -58,6 +58,7 @@ func (d *deliverer) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-d.wake:
+				d.linger(ctx)
 			case <-time.After(d.opts.BatchEvery):
 			}
 			continue
@@ -70,6 +71,26 @@ func (d *deliverer) run(ctx context.Context) {
 		}
 	}
 }
+
+// linger holds a delivery back for up to lingerFor while the command has
+// not exited: a short command's start and exit then go in one request
+// (and one transaction of the control plane) instead of two.
+func (d *deliverer) linger(ctx context.Context) {
+	t := time.NewTimer(lingerFor)
+	defer t.Stop()
+	for !d.ob.hasExited() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-d.wake:
+		}
+	}
+}
+
+// lingerFor is how long linger waits for the exit.
+const lingerFor = 10 * time.Millisecond
 
 // flush sends everything pending; false when the control plane failed.
 func (d *deliverer) flush(ctx context.Context) bool {

@@ -99,12 +99,14 @@ func (a *attempt) runCommand(spec sandbox.Spec, env []string) (v1.Exit, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: a.m.Command, Dir: a.work, Env: env,
 		Stdin: devnull, Stdout: outW, Stderr: errW}
-	// run.json goes to disk before the command exists: a restarted agent
-	// then knows it may have run, and never runs it again.
-	if err := writeJSONSync(filepath.Join(a.dir, RunFile), runRecord{}); err != nil {
+	// run.json exists before the command does: a restarted agent then
+	// knows it may have run, and never runs it again.
+	runf, err := a.createRunRecord()
+	if err != nil {
 		closeAll(outR, outW, errR, errW)
 		return v1.Exit{}, fmt.Errorf("writing %s: %v", RunFile, err)
 	}
+	defer runf.Close()
 	p, err := sandbox.Start(cmd, spec)
 	closeAll(outW, errW)
 	if errors.Is(err, sandbox.ErrNetworkNeedsRoot) {
@@ -117,7 +119,7 @@ func (a *attempt) runCommand(spec sandbox.Spec, env []string) (v1.Exit, error) {
 		return v1.Exit{Code: 127, Error: "cannot start the command: " + err.Error()}, nil
 	}
 	start, _ := sandbox.StartTime(p.Pid())
-	if err := writeJSONSync(filepath.Join(a.dir, RunFile), runRecord{PID: p.Pid(), Start: start}); err != nil {
+	if err := json.NewEncoder(runf).Encode(runRecord{PID: p.Pid(), Start: start}); err != nil {
 		a.log.Error("writing run.json", "err", err)
 	}
 	if err := a.ob.event(v1.AgentEvent{Type: v1.EventStarted, PID: p.Pid()}); err != nil {
@@ -188,6 +190,24 @@ func (a *attempt) runCommand(spec sandbox.Spec, env []string) (v1.Exit, error) {
 		exit.Error = ErrCancelled
 	}
 	return exit, nil
+}
+
+// createRunRecord creates run.json, empty (and durable unless NoFsync);
+// the caller writes the command's pid into it once it has one.
+func (a *attempt) createRunRecord() (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(a.dir, RunFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil || a.opts.NoFsync {
+		return f, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if d, err := os.Open(a.dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return f, nil
 }
 
 func waitOrClose(wg *sync.WaitGroup, d time.Duration, files ...*os.File) {

@@ -18,7 +18,7 @@ const (
 	ResultFile   = "result.json" // the v1.Exit, written once the command ended
 	RunFile      = "run.json"    // written before the command starts: it never starts twice
 	CancelFile   = "cancel"      // asks the agent (even a future one) to stop
-	LockFile     = "agent.lock"  // held by the running agent
+	LockFile     = "agent.lock"  // held by the running agent when the manifest is read-only
 	OutboxDir    = "outbox"      // events and log lines not yet acknowledged
 	// Written by drivers that launch the agent, reserved here too.
 	PIDFile = "agent.pid"
@@ -52,6 +52,12 @@ func ReadResult(dir string) (exit v1.Exit, ok bool, err error) {
 	return exit, true, nil
 }
 
+// Running reports whether an agent holds the attempt directory (see
+// lockDir): true for exactly the agent's life, whichever process it is in.
+func Running(dir string) bool {
+	return sandbox.Held(filepath.Join(dir, ManifestFile)) || sandbox.Held(filepath.Join(dir, LockFile))
+}
+
 // ExitOK reports whether an exit is a success (the engine's rule).
 func ExitOK(x v1.Exit) bool {
 	return x.Code == 0 && x.Signal == 0 && !x.TimedOut && !x.OOMKilled && x.Error == ""
@@ -83,16 +89,17 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// writeFileSync replaces path atomically and durably: a crash leaves the
-// old content or the new, never a torn file.
-func writeFileSync(path string, data []byte, perm os.FileMode) error {
+// writeFileAtomic replaces path atomically: a crash leaves the old content
+// or the new, never a torn file. durable adds fsyncs, so that the new
+// content also survives a crash of the machine, not only of the process.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, durable bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -105,6 +112,9 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
+	if !durable {
+		return nil
+	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		d.Close()
@@ -112,12 +122,14 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
-func writeJSONSync(path string, v any) error {
+// writeState writes one of the attempt's state files (run.json,
+// result.json) atomically, durably unless the options say NoFsync.
+func (a *attempt) writeState(name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return writeFileSync(path, b, 0o600)
+	return writeFileAtomic(filepath.Join(a.dir, name), b, 0o600, !a.opts.NoFsync)
 }
 
 func exists(path string) bool {

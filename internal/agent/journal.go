@@ -15,11 +15,12 @@ import (
 // back from the file for delivery, so a long outage costs disk, not memory.
 type journal struct {
 	mu      sync.Mutex
-	f       *os.File
-	w       *bufio.Writer
-	durable bool  // fsync every append (events)
-	size    int64 // bytes appended, buffered ones included
-	next    int64 // seq of the next line
+	path    string
+	f       *os.File      // nil until the first append of a new journal
+	w       *bufio.Writer // nil with f
+	durable bool          // fsync every append (events)
+	size    int64         // bytes appended, buffered ones included
+	next    int64         // seq of the next line
 
 	ackSeq int64 // last acknowledged seq
 	ackOff int64 // offset just past it
@@ -39,7 +40,7 @@ func openJournal(path string, durable bool, ackSeq, ackOff, from int64, scan fun
 	if err != nil {
 		return nil, err
 	}
-	j := &journal{f: f, w: bufio.NewWriterSize(f, 256<<10), durable: durable, ackSeq: ackSeq, ackOff: ackOff, next: ackSeq + 1}
+	j := &journal{path: path, f: f, w: bufio.NewWriterSize(f, 32<<10), durable: durable, ackSeq: ackSeq, ackOff: ackOff, next: ackSeq + 1}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -50,7 +51,7 @@ func openJournal(path string, durable bool, ackSeq, ackOff, from int64, scan fun
 		j.ackSeq, j.next = 0, 1
 	}
 	end := from
-	r := bufio.NewReaderSize(io.NewSectionReader(f, from, st.Size()-from), 256<<10)
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, st.Size()-from), int(min(st.Size()-from+16, 256<<10)))
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
@@ -77,10 +78,31 @@ func openJournal(path string, durable bool, ackSeq, ackOff, from int64, scan fun
 	return j, nil
 }
 
+// newJournal is the journal of a new attempt: its file is created by the
+// first append (an attempt that prints nothing has no log file).
+func newJournal(path string, durable bool) *journal {
+	return &journal{path: path, durable: durable, next: 1}
+}
+
+// flush writes the buffer out; j.mu is held.
+func (j *journal) flush() error {
+	if j.w == nil {
+		return nil
+	}
+	return j.w.Flush()
+}
+
 // add appends the value build returns for the next seq.
 func (j *journal) add(build func(seq int64) any) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.f == nil {
+		f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		j.f, j.w = f, bufio.NewWriterSize(f, 32<<10)
+	}
 	seq := j.next
 	b, err := json.Marshal(build(seq))
 	if err != nil {
@@ -106,7 +128,7 @@ func (j *journal) add(build func(seq int64) any) (int64, error) {
 // pending reads up to max lines (and about maxBytes) after the cursor.
 func (j *journal) pending(max int, maxBytes int) ([]record, error) {
 	j.mu.Lock()
-	err := j.w.Flush()
+	err := j.flush()
 	off, end := j.ackOff, j.size
 	j.mu.Unlock()
 	if err != nil {
@@ -148,8 +170,11 @@ func (j *journal) ack(rec record) {
 func (j *journal) rewind(after int64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.w.Flush(); err != nil {
+	if err := j.flush(); err != nil {
 		return err
+	}
+	if j.f == nil {
+		return errors.New("rewind: nothing was written")
 	}
 	r := bufio.NewReader(io.NewSectionReader(j.f, 0, j.size))
 	var off int64
@@ -185,6 +210,9 @@ func (j *journal) last() int64 {
 func (j *journal) close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
 	err := j.w.Flush()
 	if cerr := j.f.Close(); err == nil {
 		err = cerr

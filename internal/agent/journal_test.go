@@ -11,7 +11,7 @@ import (
 
 func TestOutboxReopen(t *testing.T) {
 	dir := t.TempDir()
-	ob, err := openOutbox(dir, time.Now)
+	ob, err := openOutbox(dir, time.Now, true)
 	must(t, err)
 	must(t, ob.event(v1.AgentEvent{Type: v1.EventStarted}))
 	must(t, ob.event(v1.AgentEvent{Type: v1.EventHeartbeat}))
@@ -37,7 +37,7 @@ func TestOutboxReopen(t *testing.T) {
 	_, _ = f.WriteString(`{"seq":4,"type":"heartb`)
 	f.Close()
 
-	ob, err = openOutbox(dir, time.Now)
+	ob, err = openOutbox(dir, time.Now, true)
 	must(t, err)
 	defer ob.close()
 	if !ob.hasStarted() || !ob.hasOutput("model") || ob.hasExited() {

@@ -46,19 +46,25 @@ const (
 	deliveredFile = "delivered" // everything acknowledged, exited included
 )
 
-func openOutbox(dir string, clock func() time.Time) (*outbox, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func openOutbox(dir string, clock func() time.Time, durable bool) (*outbox, error) {
+	o := &outbox{dir: dir, clock: clock, outputs: map[string]bool{}}
+	err := os.Mkdir(dir, 0o700)
+	if err == nil {
+		// A new attempt: nothing to read back, files made when needed.
+		o.events = newJournal(filepath.Join(dir, eventsFile), durable)
+		o.logs = newJournal(filepath.Join(dir, logsFile), false)
+		return o, nil
+	}
+	if !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
 	var ack ackedFile
 	if err := readJSON(filepath.Join(dir, ackedFileName), &ack); err != nil && !errors.Is(err, os.ErrNotExist) {
 		ack = ackedFile{} // unreadable: resend everything
 	}
-	o := &outbox{dir: dir, clock: clock, outputs: map[string]bool{}}
-	var err error
 	// Events are scanned from the start: the agent's progress (started,
 	// outputs, exited) is read back from them after a restart.
-	o.events, err = openJournal(filepath.Join(dir, eventsFile), true, ack.Events.Seq, ack.Events.Offset, 0,
+	o.events, err = openJournal(filepath.Join(dir, eventsFile), durable, ack.Events.Seq, ack.Events.Offset, 0,
 		func(seq int64, raw []byte) {
 			var ev v1.AgentEvent
 			if json.Unmarshal(raw, &ev) == nil {
@@ -123,6 +129,9 @@ func (o *outbox) hasOutput(name string) bool {
 
 // saveAcked records the cursors; not fsync'ed (losing it means resending).
 func (o *outbox) saveAcked() error {
+	if o.done() {
+		return nil // the delivered mark says more, and comes next
+	}
 	var a ackedFile
 	a.Events.Seq, a.Events.Offset = o.events.cursor()
 	a.Logs.Seq, a.Logs.Offset = o.logs.cursor()

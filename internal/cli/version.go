@@ -35,22 +35,32 @@ func (a *app) versionCmd() *cobra.Command {
 }
 
 func (a *app) agentCmd() *cobra.Command {
-	var manifest string
+	var manifest, root, version string
 	cmd := &cobra.Command{
-		Use:    "agent --manifest PATH",
-		Short:  "Run one task attempt (started by backends inside every task)",
-		Args:   args(0, "no arguments"),
-		Hidden: false,
+		Use:   "agent --manifest PATH | --host ROOT",
+		Short: "Run one task attempt, or the local backend's agent host (started by backends)",
+		Long: `With --manifest, runs the attempt of one manifest (inside a container or
+pod). With --host, serves every attempt of a local backend's root from one
+detached process; the local backend starts it when it needs it.`,
+		Args: args(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if manifest == "" {
-				return usagef("--manifest is required")
+			var code int
+			switch {
+			case (manifest == "") == (root == ""):
+				return usagef("one of --manifest or --host is required")
+			case root != "":
+				code = agent.RunHost(cmd.Context(), root, version)
+			default:
+				code = agent.Run(cmd.Context(), manifest)
 			}
-			if code := agent.Run(cmd.Context(), manifest); code != 0 {
+			if code != 0 {
 				return exitError{code}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&manifest, "manifest", "", "the attempt's manifest.json")
+	cmd.Flags().StringVar(&root, "host", "", "serve the attempts of this local backend root")
+	cmd.Flags().StringVar(&version, "host-version", "", "the version the host reports (set by the local backend)")
 	return cmd
 }

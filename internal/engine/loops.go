@@ -23,6 +23,7 @@ func (e *Engine) planLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		last := time.Now()
 		for {
 			n, err := e.planOnce(ctx)
 			if err != nil && ctx.Err() == nil {
@@ -37,15 +38,20 @@ func (e *Engine) planLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-e.wakeup:
-			// Completions come in bursts: a short pause lets one pass take
-			// in many of them instead of re-reading the run for each.
-			time.Sleep(planDebounce)
+			// Completions come in bursts: passes at least planDebounce
+			// apart let one pass take in many of them instead of
+			// re-reading the run for each, while a wake-up after a quiet
+			// spell is planned at once.
+			if d := planDebounce - time.Since(last); d > 0 {
+				time.Sleep(d)
+			}
 		case <-tick.C:
 		}
 	}
 }
 
-// planDebounce is the pause between a wake-up and the planning pass.
+// planDebounce is the least time between the starts of planning passes
+// after a wake-up.
 const planDebounce = 5 * time.Millisecond
 
 // planOnce claims due runs and plans each in one transaction; the attempts

@@ -20,6 +20,7 @@ func Probe() Support                                  { return Support{Why: "Win
 func StartTime(pid int) (uint64, error)               { return 0, nil }
 func Alive(pid int, start uint64) bool                { return false }
 func LockFile(path string, wait bool) (func(), error) { return nil, errUnsupported }
+func Held(path string) bool                           { return false }
 func KillGroup(pid int)                               {}
 func Terminate(pid int) error                         { return errUnsupported }
 func Detach(cmd *exec.Cmd)                            {}

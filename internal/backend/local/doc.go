@@ -1,24 +1,39 @@
 // Package local is the backend that runs attempts as processes on this
-// machine, each under its own koya agent.
+// machine, each under its own koya agent; the agents of one Root live in
+// one process, the agent host.
 //
 // Start creates Root/<attempt>/ (0700), writes manifest.json (0600: it
-// holds the attempt's token) and launches `<AgentPath> agent --manifest
-// <dir>/manifest.json` detached: in its own session, stdin from /dev/null,
-// output appended to agent.log. The agent therefore outlives the control
-// plane (a kill -9 of it does not reach the agent), and a new driver over
-// the same Root recovers the attempt from its directory:
+// holds the attempt's token) and asks the root's agent host, over the Unix
+// socket Root/agent.sock (0600), to run it. When no host answers, the
+// driver launches `<AgentPath> agent --host <Root>` detached: in its own
+// session, stdin from /dev/null, output appended to Root/agent-host.log.
+// The host therefore outlives the control plane (a kill -9 of it does not
+// reach the host), and a new driver over the same Root finds the host and
+// the attempts in their directories. A host of another binary version is
+// drained (it keeps its running attempts to their end, then exits) and
+// replaced; an idle host exits after KOYA_AGENT_HOST_IDLE (5m).
 //
-//	manifest.json  what to run                    (driver)
-//	agent.pid      agent pid + start time          (driver; /proc/<pid>/stat field 22 tells a reused pid apart)
-//	agent.log      the agent's own log             (driver)
+// Why one process: an agent process per attempt cost tens of milliseconds
+// of CPU (a 58 MB static binary starting) per step; an agent in a
+// goroutine costs about what forking the command does (bench/RESULTS.md).
+// Each attempt still has its own agent — directory, lock, outbox, result
+// and retry loop — exactly as `koya agent --manifest` has in a container.
+//
+//	manifest.json  what to run (driver); its agent holds a lock on it
+//	               for its life, which is how Status tells a live agent
+//	agent.log      the attempt's agent log, when it has something to say
 //	cancel         Stop's request, for this agent and any restarted one
-//	run.json       the command's pid, written before it starts (agent)
+//	run.json       created before the command starts, then its pid (agent)
 //	result.json    the command's v1.Exit (agent): Status reads it
 //	outbox/        events and log lines until acknowledged (agent)
 //
-// The agent's environment is PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR and
+// The host's environment is PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR and
 // KOYA_AGENT_* from the control plane, plus Options.Env: never the control
-// plane's other variables, which may hold its secrets.
+// plane's other variables, which may hold its secrets. Its agents do not
+// fsync their records (agent.Options.NoFsync): they survive the death of
+// the agent host or of the control plane in the page cache; a machine
+// crash, which ends every attempt of the machine anyway, may lose the last
+// seconds of them (set KOYA_AGENT_FSYNC=true to fsync each record).
 //
 // # What is enforced
 //

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,29 +22,34 @@ const Name = "local"
 
 // Options configure the local driver.
 type Options struct {
-	// Root holds one directory per attempt: Root/<attemptID>.
+	// Root holds one directory per attempt: Root/<attemptID>, and the
+	// agent host's socket, lock and log.
 	Root string
 	// AgentPath is the koya binary (default: this executable).
 	AgentPath string
-	// AgentArgs come before "--manifest <path>" (default ["agent"]).
+	// AgentArgs come before "--host <root>" (default ["agent"]).
 	AgentArgs []string
-	// Env is added to the agent's environment (e.g. KOYA_AGENT_* tunables).
-	// The agent does not inherit the control plane's environment, which
-	// may hold its secrets: only PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR.
+	// Env is added to the agent host's environment (e.g. KOYA_AGENT_*
+	// tunables). The host does not inherit the control plane's
+	// environment, which may hold its secrets: only PATH, HOME, USER,
+	// LANG, LC_*, TZ, TMPDIR.
 	Env []string
 }
 
-// Driver runs attempts as local processes under the agent.
+// Driver runs attempts as local processes under agents that live in the
+// root's agent host (see agent.ServeHost).
 type Driver struct {
 	o    Options
 	caps backend.Capabilities
+	host *hostClient
 }
 
-// state is the handle's driver state.
+// state is the handle's driver state: the attempt directory and the agent
+// host that took it (for people and tests; liveness is the directory lock).
 type state struct {
 	Dir   string `json:"dir"`
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"` // /proc/<pid>/stat field 22: tells a reused pid apart
+	PID   int    `json:"pid,omitempty"`
+	Start uint64 `json:"start,omitempty"` // /proc/<pid>/stat field 22: tells a reused pid apart
 }
 
 // New makes a local driver; Root is created if needed.
@@ -69,7 +73,11 @@ func New(o Options) (*Driver, error) {
 	if o.AgentArgs == nil {
 		o.AgentArgs = []string{"agent"}
 	}
-	return &Driver{o: o, caps: capabilities()}, nil
+	hc, err := newHostClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{o: o, caps: capabilities(), host: hc}, nil
 }
 
 // capabilities follow what the agent can enforce on this machine; see doc.go.
@@ -102,12 +110,19 @@ func handle(attemptID string, st state) backend.Handle {
 	return backend.Handle{Version: backend.HandleVersion, Driver: Name, AttemptID: attemptID, State: raw}
 }
 
-// Start launches the agent, detached, unless the attempt already has a
-// live agent or a result. A flock on the attempt directory serialises
+// Start has the agent host run the attempt, unless its agent already runs
+// or it has a delivered result. A lock on the attempt directory serialises
 // concurrent Starts (in this process or another control plane).
 func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle, error) {
 	dir := filepath.Join(d.o.Root, m.AttemptID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	err := os.Mkdir(dir, 0o700)
+	if err == nil {
+		// A new attempt: no agent can have it yet. (A concurrent Start
+		// finds the directory and takes the careful path; at worst both
+		// ask the host, which lets one agent take it.)
+		return d.start(ctx, m, dir)
+	}
+	if !errors.Is(err, fs.ErrExist) {
 		return backend.Handle{}, errs.Wrap(errs.Internal, err, "creating the attempt directory")
 	}
 	unlock, err := lock(filepath.Join(dir, ".start.lock"))
@@ -116,17 +131,20 @@ func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle,
 	}
 	defer unlock()
 
-	var st state
-	if err := readJSON(filepath.Join(dir, agent.PIDFile), &st); err == nil && sandbox.Alive(st.PID, st.Start) {
-		st.Dir = dir
-		return handle(m.AttemptID, st), nil
+	if alive(dir) {
+		return handle(m.AttemptID, state{Dir: dir}), nil
 	}
 	if _, ok, _ := agent.ReadResult(dir); ok && agent.Delivered(dir) {
-		st.Dir = dir
-		return handle(m.AttemptID, st), nil
+		return handle(m.AttemptID, state{Dir: dir}), nil
 	}
-	// Never started, or its agent died: (re)launch. A relaunched agent
+	// Never started, or its agent died: (re)start. A restarted agent
 	// does not run the command again; it delivers what is left.
+	return d.start(ctx, m, dir)
+}
+
+// start writes the manifest unless it is there and has the host take the
+// attempt.
+func (d *Driver) start(ctx context.Context, m *v1.TaskManifest, dir string) (backend.Handle, error) {
 	if !exists(filepath.Join(dir, agent.ManifestFile)) {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -136,41 +154,11 @@ func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle,
 			return backend.Handle{}, errs.Wrap(errs.Internal, err, "writing the manifest")
 		}
 	}
-	if st, err = d.launch(dir); err != nil {
+	hello, err := d.host.start(ctx, filepath.Join(dir, agent.ManifestFile))
+	if err != nil {
 		return backend.Handle{}, err
 	}
-	return handle(m.AttemptID, st), nil
-}
-
-// launch starts the agent in its own session, so that it survives the
-// control plane (a kill -9 of this process does not reach it), with stdin
-// from /dev/null and its output appended to agent.log.
-func (d *Driver) launch(dir string) (state, error) {
-	logf, err := os.OpenFile(filepath.Join(dir, agent.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return state{}, errs.Wrap(errs.Internal, err, "opening agent.log")
-	}
-	defer logf.Close()
-	args := append(append([]string(nil), d.o.AgentArgs...), "--manifest", filepath.Join(dir, agent.ManifestFile))
-	cmd := exec.Command(d.o.AgentPath, args...)
-	cmd.Dir = dir
-	cmd.Env = append(agentEnv(), d.o.Env...)
-	cmd.Stdout, cmd.Stderr = logf, logf // stdin stays nil: /dev/null
-	sandbox.Detach(cmd)
-	if err := cmd.Start(); err != nil {
-		return state{}, errs.Wrap(errs.Internal, err, "starting the agent %s", d.o.AgentPath)
-	}
-	st := state{Dir: dir, PID: cmd.Process.Pid}
-	st.Start, _ = sandbox.StartTime(st.PID)
-	// Reap the agent if it ends while this process lives; after this
-	// process dies, init does.
-	go func() { _ = cmd.Wait() }()
-	b, _ := json.Marshal(st)
-	if err := writeFile(filepath.Join(dir, agent.PIDFile), b); err != nil {
-		_ = cmd.Process.Kill()
-		return state{}, errs.Wrap(errs.Internal, err, "writing agent.pid")
-	}
-	return st, nil
+	return handle(m.AttemptID, state{Dir: dir, PID: hello.PID, Start: hello.Start}), nil
 }
 
 // agentEnv is the part of this process's environment an agent needs.
@@ -189,14 +177,14 @@ func agentEnv() []string {
 
 // Status: result.json decides; else a live agent is Running; else Lost.
 func (d *Driver) Status(ctx context.Context, h backend.Handle) (backend.Status, error) {
-	dir, st := d.dir(h)
+	dir, _ := d.dir(h)
 	if s, ok, err := result(dir); ok || err != nil {
 		return s, err
 	}
-	if d.alive(dir, st) {
+	if alive(dir) {
 		return backend.Status{Phase: v1.Running}, nil
 	}
-	// The agent may have written its result and exited since the first look.
+	// The agent may have written its result and ended since the first look.
 	if s, ok, err := result(dir); ok || err != nil {
 		return s, err
 	}
@@ -218,20 +206,15 @@ func result(dir string) (backend.Status, bool, error) {
 	return backend.Status{Phase: phase, Exit: &exit}, true, nil
 }
 
-// alive reports whether the attempt's agent runs; the pid file is the
-// truth when the handle's state is older (a relaunch).
-func (d *Driver) alive(dir string, st state) bool {
-	var cur state
-	if readJSON(filepath.Join(dir, agent.PIDFile), &cur) == nil && cur.PID > 0 {
-		st = cur
-	}
-	return sandbox.Alive(st.PID, st.Start)
-}
+// alive reports whether an agent holds the attempt: its directory lock is
+// taken for exactly the agent's life, whichever host (or process) it is in.
+func alive(dir string) bool { return agent.Running(dir) }
 
-// Stop leaves a cancel file (a future agent honours it too) and sends
-// SIGTERM to the agent, which stops the command and reports the cancel.
+// Stop leaves a cancel file (a future agent honours it too) and asks the
+// host to cancel the attempt: its agent stops the command and reports the
+// cancel.
 func (d *Driver) Stop(ctx context.Context, h backend.Handle) error {
-	dir, st := d.dir(h)
+	dir, _ := d.dir(h)
 	if !exists(dir) {
 		return nil
 	}
@@ -241,26 +224,20 @@ func (d *Driver) Stop(ctx context.Context, h backend.Handle) error {
 	if err := writeFile(filepath.Join(dir, agent.CancelFile), nil); err != nil {
 		return errs.Wrap(errs.Internal, err, "writing the cancel file")
 	}
-	var cur state
-	if readJSON(filepath.Join(dir, agent.PIDFile), &cur) == nil && cur.PID > 0 {
-		st = cur
-	}
-	if sandbox.Alive(st.PID, st.Start) {
-		if err := sandbox.Terminate(st.PID); err != nil {
-			return errs.Wrap(errs.Internal, err, "signalling the agent")
-		}
+	if alive(dir) {
+		return d.host.cancel(ctx, h.AttemptID)
 	}
 	return nil
 }
 
 // Recover checks the attempt directory is there. An agent that died with
-// its result undelivered (a reboot) is relaunched to deliver it.
+// its result undelivered (a reboot) is started again to deliver it.
 func (d *Driver) Recover(ctx context.Context, h backend.Handle) error {
-	dir, st := d.dir(h)
+	dir, _ := d.dir(h)
 	if !exists(filepath.Join(dir, agent.ManifestFile)) {
 		return errs.E(errs.NotFound, "attempt %s has no directory under %s", h.AttemptID, d.o.Root)
 	}
-	if d.alive(dir, st) || agent.Delivered(dir) {
+	if alive(dir) || agent.Delivered(dir) {
 		return nil
 	}
 	if _, ok, _ := agent.ReadResult(dir); !ok {
@@ -271,24 +248,24 @@ func (d *Driver) Recover(ctx context.Context, h backend.Handle) error {
 		return errs.Wrap(errs.Internal, err, "locking the attempt directory")
 	}
 	defer unlock()
-	if !d.alive(dir, st) {
-		if _, err := d.launch(dir); err != nil {
+	if !alive(dir) {
+		if _, err := d.host.start(ctx, filepath.Join(dir, agent.ManifestFile)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Cleanup removes the attempt directory once its agent has exited. An
-// agent with a result is finishing its delivery (the engine cleans up once
-// it ingested the exit): it is given a few seconds to exit. An agent
-// without a result is left alone, directory and all.
+// Cleanup removes the attempt directory once its agent has ended. An agent
+// with a result is finishing its delivery (the engine cleans up once it
+// ingested the exit): it is given a few seconds to end. An agent without a
+// result is left alone, directory and all.
 func (d *Driver) Cleanup(ctx context.Context, h backend.Handle) error {
-	dir, st := d.dir(h)
+	dir, _ := d.dir(h)
 	if !exists(dir) {
 		return nil
 	}
-	for i := 0; d.alive(dir, st); i++ {
+	for i := 0; alive(dir); i++ {
 		if _, ok, _ := agent.ReadResult(dir); !ok || i == 100 {
 			return nil
 		}

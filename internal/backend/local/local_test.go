@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 
 // testEnv makes agents quick to notice things: short heartbeats (acks
 // carry cancels), short kill grace and retry cap.
-var testEnv = []string{"KOYA_AGENT_HEARTBEAT=200ms", "KOYA_AGENT_KILL_GRACE=1s", "KOYA_AGENT_BACKOFF_MAX=300ms", "KOYA_AGENT_GIVE_UP=1m"}
+var testEnv = []string{"KOYA_AGENT_HEARTBEAT=200ms", "KOYA_AGENT_KILL_GRACE=1s", "KOYA_AGENT_BACKOFF_MAX=300ms", "KOYA_AGENT_GIVE_UP=1m", "KOYA_AGENT_HOST_IDLE=500ms"}
 
 func newDriver(t *testing.T, root string) *local.Driver {
 	d, err := local.New(local.Options{Root: root, AgentPath: agentBin, Env: testEnv})
@@ -76,22 +76,18 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// waitAgents waits for every agent under root to exit, killing stragglers.
+// waitAgents waits for every agent under root to end and the agent host
+// to exit (it does once idle), killing a host that stays.
 func waitAgents(t *testing.T, root string) {
 	dirs, _ := os.ReadDir(root)
 	for _, e := range dirs {
-		var st struct {
-			PID   int    `json:"pid"`
-			Start uint64 `json:"start"`
+		dir := filepath.Join(root, e.Name())
+		if !backendtest.Eventually(10*time.Second, func() bool { return !agent.Running(dir) }) {
+			t.Errorf("the agent of %s still runs after the test", e.Name())
 		}
-		b, err := os.ReadFile(filepath.Join(root, e.Name(), agent.PIDFile))
-		if err != nil || json.Unmarshal(b, &st) != nil {
-			continue
-		}
-		if !backendtest.Eventually(10*time.Second, func() bool { return !sandbox.Alive(st.PID, st.Start) }) {
-			t.Errorf("agent of %s still runs after the test: killing it", e.Name())
-			_ = syscall.Kill(st.PID, syscall.SIGKILL)
-		}
+	}
+	if !backendtest.Eventually(10*time.Second, func() bool { return !sandbox.Held(filepath.Join(root, agent.HostLock)) }) {
+		t.Errorf("the agent host of %s still runs after the test", root)
 	}
 }
 
@@ -194,5 +190,93 @@ func TestLostAgent(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "doomed")); err == nil {
 		t.Error("the attempt directory is still there")
+	}
+}
+
+// handlePID is the agent host a handle's attempt went to.
+func handlePID(t *testing.T, h backend.Handle) int {
+	t.Helper()
+	var st struct{ PID int }
+	if err := json.Unmarshal(h.State, &st); err != nil || st.PID == 0 {
+		t.Fatalf("handle state %s: no host pid (%v)", h.State, err)
+	}
+	return st.PID
+}
+
+// The attempts of a root share one agent host process, and each still
+// reports on its own.
+func TestOneHostForManyAttempts(t *testing.T) {
+	srv := backendtest.NewFakeServer(t)
+	root := filepath.Join(t.TempDir(), "attempts")
+	t.Cleanup(func() { waitAgents(t, root) })
+	b := backend.New(newDriver(t, root))
+	ctx := context.Background()
+	pids := map[int]bool{}
+	for i := range 20 {
+		id := fmt.Sprintf("many-%d", i)
+		h, err := b.Start(ctx, srv.Manifest(id, "sh", "-c", fmt.Sprintf("echo hello %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids[handlePID(t, h)] = true
+	}
+	if len(pids) != 1 {
+		t.Errorf("attempts went to %d agent hosts, want 1: %v", len(pids), pids)
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("many-%d", i)
+		if exit := srv.WaitExit(t, id, 20*time.Second); exit.Code != 0 || exit.Error != "" {
+			t.Errorf("%s: exit %+v", id, exit)
+		}
+		var text string
+		for _, l := range srv.Logs(id) {
+			text += l.Text
+		}
+		if want := fmt.Sprintf("hello %d", i); text != want {
+			t.Errorf("%s: log %q, want %q", id, text, want)
+		}
+	}
+}
+
+// A driver with another agent binary drains the running host, which sees
+// its attempt through, and starts a host of its own.
+func TestHostOfAnotherVersionIsReplaced(t *testing.T) {
+	srv := backendtest.NewFakeServer(t)
+	root := filepath.Join(t.TempDir(), "attempts")
+	t.Cleanup(func() { waitAgents(t, root) })
+	ctx := context.Background()
+	old := backend.New(newDriver(t, root))
+	h1, err := old.Start(ctx, srv.Manifest("old", "sh", "-c", "sleep 1; echo done"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The same agent under another name and time is another version.
+	bin := filepath.Join(t.TempDir(), "koya-agent-next")
+	b, err := os.ReadFile(agentBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	next, err := local.New(local.Options{Root: root, AgentPath: bin, Env: testEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := backend.New(next).Start(ctx, srv.Manifest("new", "true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1, p2 := handlePID(t, h1), handlePID(t, h2); p1 == p2 {
+		t.Fatalf("both attempts in host %d; want the old host replaced", p1)
+	}
+	for _, id := range []string{"old", "new"} {
+		if exit := srv.WaitExit(t, id, 20*time.Second); exit.Code != 0 || exit.Error != "" {
+			t.Errorf("%s: exit %+v", id, exit)
+		}
+	}
+	if st, err := backend.New(next).Status(ctx, h1); err != nil || st.Phase != v1.Succeeded {
+		t.Errorf("status of the old host's attempt: %+v %v", st, err)
 	}
 }

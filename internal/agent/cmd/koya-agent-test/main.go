@@ -19,9 +19,14 @@ func main() {
 	}
 	fs := flag.NewFlagSet("agent", flag.ExitOnError)
 	manifest := fs.String("manifest", "", "path of the task manifest")
+	root := fs.String("host", "", "serve the attempts of this root")
+	version := fs.String("host-version", "", "the version the host reports")
 	_ = fs.Parse(args)
+	if *root != "" {
+		os.Exit(agent.RunHost(context.Background(), *root, *version))
+	}
 	if *manifest == "" {
-		fmt.Fprintln(os.Stderr, "usage: koya-agent-test agent --manifest <path>")
+		fmt.Fprintln(os.Stderr, "usage: koya-agent-test agent --manifest <path> | --host <root>")
 		os.Exit(2)
 	}
 	os.Exit(agent.Run(context.Background(), *manifest))

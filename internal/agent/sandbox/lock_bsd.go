@@ -1,0 +1,45 @@
+//go:build unix && !linux
+
+package sandbox
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// LockFile takes an exclusive flock on path (created if needed), waiting
+// for it or not. The kernel releases it when the holder dies.
+func LockFile(path string, wait bool) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	how := unix.LOCK_EX
+	if !wait {
+		how |= unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// Held reports whether another process holds path's lock. Without a way to
+// ask, it tries the lock (which a concurrent taker may then briefly miss).
+func Held(path string) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	unlock, err := LockFile(path, false)
+	if err != nil {
+		return errors.Is(err, ErrLocked)
+	}
+	unlock()
+	return false
+}
