@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"log/slog"
 	"os"
 	"os/user"
@@ -12,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
-	"github.com/koya-dev/koya/internal/server"
 	"github.com/koya-dev/koya/internal/store"
 )
 
@@ -44,7 +41,7 @@ func bootstrap(ctx context.Context, st store.Store, url, contextName string, log
 		return err
 	}
 	if x, ok := cfg.context(contextName); ok && x.Token != "" {
-		if t, err := st.GetTokenByHash(ctx, server.HashToken(x.Token)); err == nil && t.Admin && !t.Revoked {
+		if t, err := st.GetTokenByHash(ctx, store.HashSecret(x.Token)); err == nil && !t.Revoked && isAdmin(ctx, st, t.Subject) {
 			if x.Server == url {
 				return nil
 			}
@@ -54,11 +51,21 @@ func bootstrap(ctx context.Context, st store.Store, url, contextName string, log
 			return cfg.save(path)
 		}
 	}
-	secret, err := newSecret()
-	if err != nil {
+	// The local user is an administrator (a principal kept if it exists).
+	name := localUser()
+	p, err := st.GetPrincipal(ctx, name)
+	if errs.Is(err, errs.NotFound) {
+		p = store.Principal{Name: name, Kind: store.KindUser}
+	} else if err != nil {
 		return err
 	}
-	tok := store.Token{ID: uuid.NewString(), Hash: server.HashToken(secret), Subject: localUser(), Admin: true, CreatedAt: time.Now().UTC()}
+	p.Admin, p.Disabled = true, false
+	if err := st.PutPrincipal(ctx, p); err != nil {
+		return err
+	}
+	secret, hash := store.NewSecret("koya_")
+	tok := store.Token{ID: uuid.NewString(), Hash: hash, Subject: name, Admin: true,
+		Description: "written to the CLI config on the server's first start", CreatedAt: time.Now().UTC()}
 	if err := st.CreateToken(ctx, tok); err != nil {
 		return err
 	}
@@ -73,13 +80,11 @@ func bootstrap(ctx context.Context, st store.Store, url, contextName string, log
 	return nil
 }
 
-// newSecret is a bearer token: 256 random bits.
-func newSecret() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return "koya_" + base64.RawURLEncoding.EncodeToString(b), nil
+// isAdmin reports whether the principal exists, is enabled and is an
+// administrator.
+func isAdmin(ctx context.Context, st store.Store, name string) bool {
+	p, err := st.GetPrincipal(ctx, name)
+	return err == nil && p.Admin && !p.Disabled
 }
 
 func localUser() string {

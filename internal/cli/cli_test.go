@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	v1 "github.com/koya-dev/koya/api/v1"
-	"github.com/koya-dev/koya/internal/server"
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/storeopen"
 )
@@ -215,7 +214,7 @@ func TestExitCodesAndAuth(t *testing.T) {
 	defer st.Close()
 	mint := func(tk store.Token) string {
 		secret := "test-" + uuid.NewString()
-		tk.ID, tk.Hash, tk.CreatedAt = uuid.NewString(), server.HashToken(secret), time.Now().UTC()
+		tk.ID, tk.Hash, tk.CreatedAt = uuid.NewString(), store.HashSecret(secret), time.Now().UTC()
 		if err := st.CreateToken(context.Background(), tk); err != nil {
 			t.Fatal(err)
 		}
@@ -224,10 +223,34 @@ func TestExitCodesAndAuth(t *testing.T) {
 	if err := st.PutProject(context.Background(), v1.Project{Metadata: v1.ObjectMeta{Name: "other"}}); err != nil {
 		t.Fatal(err)
 	}
-	proj := mint(store.Token{Project: "default", Subject: "alice"})
+	// A user made and given a role with the CLI; their token opens that
+	// project only, and stops working the moment they are taken out of it.
+	h.koya("user", "create", "alice")
+	h.koya("member", "set", "alice", "viewer")
+	proj := strings.TrimSpace(h.koya("token", "create", "--for", "alice", "--description", "test"))
+	if !strings.HasPrefix(proj, "koya_") {
+		t.Fatalf("token create printed %q", proj)
+	}
 	h.koya("get", "runs", "--token", proj)
 	if errOut := h.fails(ExitForbidden, "get", "runs", "--token", proj, "--project", "other"); !strings.Contains(errOut, "does not open") {
 		t.Errorf("other project: %q", errOut)
+	}
+	if errOut := h.fails(ExitForbidden, "cancel", "x", "--token", proj); !strings.Contains(errOut, "editor") {
+		t.Errorf("a viewer cancelling: %q", errOut)
+	}
+	if out := h.koya("member", "list"); !strings.Contains(out, "alice") || !strings.Contains(out, "viewer") {
+		t.Errorf("member list:\n%s", out)
+	}
+	h.koya("member", "remove", "alice")
+	h.fails(ExitForbidden, "get", "runs", "--token", proj)
+	audit := h.koya("audit")
+	for _, want := range []string{"member.set", "member.remove", "access.denied"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit lacks %s:\n%s", want, audit)
+		}
+	}
+	if audit := h.koya("audit", "--all", "--action", "token."); !strings.Contains(audit, "token.create") || strings.Contains(audit, "member.") {
+		t.Errorf("audit --all --action token.:\n%s", audit)
 	}
 	agentTok := mint(store.Token{Project: "default", AttemptID: "a1", Subject: "attempt:a1"})
 	h.fails(ExitForbidden, "get", "runs", "--token", agentTok)

@@ -128,6 +128,7 @@ other commands find it. Apply workflows with 'koya apply -f', run them with
 		a.applyCmd(), a.lintCmd(), a.schemaCmd(),
 		a.runCmd(), a.getCmd(), a.describeCmd(), a.logsCmd(),
 		a.cancelCmd(), a.retryCmd(), a.artifactsCmd(), a.versionCmd(),
+		a.loginCmd(), a.whoamiCmd(), a.userCmd(), a.tokenCmd(), a.memberCmd(), a.serviceAccountCmd(), a.auditCmd(),
 	)
 	return root
 }

@@ -139,7 +139,7 @@ func (e *Engine) createAttempt(ctx context.Context, q store.Querier, run store.R
 // the manifest. A re-dispatch after a crash mints another token: the first
 // one's secret died with the process that made it.
 func (e *Engine) newJob(ctx context.Context, q store.Querier, a store.Attempt, m v1.TaskManifest) (job, error) {
-	secret, hash := newSecret()
+	secret, hash := store.NewSecret("koya_att_")
 	tok := store.Token{ID: uuid.NewString(), Hash: hash, Subject: "attempt:" + a.ID, Project: a.Project, AttemptID: a.ID, CreatedAt: time.Now().UTC()}
 	if err := q.CreateToken(ctx, tok); err != nil {
 		return job{}, err

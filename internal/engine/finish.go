@@ -2,9 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -138,22 +135,6 @@ func describeExit(x v1.Exit) string {
 		return "succeeded"
 	}
 	return strings.Join(parts, ": ")
-}
-
-// newSecret makes a bearer secret and the hash the store keeps of it.
-func newSecret() (secret, hash string) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on Linux
-	}
-	secret = "koya_att_" + hex.EncodeToString(b)
-	return secret, HashSecret(secret)
-}
-
-// HashSecret is how a bearer secret is stored (store.Token.Hash).
-func HashSecret(secret string) string {
-	h := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(h[:])
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

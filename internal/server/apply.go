@@ -31,7 +31,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t := principal(r.Context())
+	c := callerOf(r.Context())
 	defProject := q.Get("project")
 	var problems errs.List
 	var projects []v1.Project
@@ -40,8 +40,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 		where := fmt.Sprintf("%s: document %d", filename, i+1)
 		switch o := o.(type) {
 		case *v1.Project:
-			if !t.Admin {
-				problems = append(problems, errs.At(errs.Forbidden, where, "creating or changing a project needs an admin token"))
+			if !c.admin() {
+				problems = append(problems, errs.At(errs.Forbidden, where, "creating or changing a project needs an administrator's token"))
 				continue
 			}
 			projects = append(projects, *o)
@@ -54,8 +54,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 				problems = append(problems, errs.At(errs.Invalid, where+": metadata.project", "name the project (metadata.project, or ?project= / koya --project)"))
 				continue
 			}
-			if !canOpen(t, wf.Metadata.Project) {
-				problems = append(problems, errs.At(errs.Forbidden, where, "this token does not open project %s", wf.Metadata.Project))
+			if err := s.requireRole(r.Context(), wf.Metadata.Project, v1.RoleEditor, "apply workflow/"+wf.Metadata.Name); err != nil {
+				if !errs.Is(err, errs.Forbidden) {
+					return err
+				}
+				problems = append(problems, errs.At(errs.Forbidden, where, "%s", errs.Public(err).Message))
 				continue
 			}
 			workflows = append(workflows, wf)

@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 
+	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/store"
 )
@@ -18,7 +18,7 @@ const (
 	public  access = iota // anyone (health checks)
 	user                  // any valid non-agent token; handlers filter by project
 	admin                 // admin tokens only
-	project               // tokens that open the route's {project}
+	project               // callers with the route's role (needs) in its {project}
 	agent                 // the agent token of the route's attempt {id}
 )
 
@@ -26,74 +26,133 @@ func (a access) String() string {
 	return [...]string{"public", "user", "admin", "project", "agent"}[a]
 }
 
-type principalKey struct{}
+type callerKey struct{}
 
-// principal is the caller's token, from the request context.
-func principal(ctx context.Context) store.Token {
-	t, _ := ctx.Value(principalKey{}).(store.Token)
-	return t
+// caller is who makes a request: the token, and for user and service
+// account tokens the principal it speaks for.
+type caller struct {
+	Token     store.Token
+	Principal store.Principal // zero for agent tokens
 }
 
-// HashToken is how token secrets are stored: hex SHA-256.
-func HashToken(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
+// callerOf is the request's caller, from its context.
+func callerOf(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
 }
 
-// authenticate finds the token of r's Authorization header. Any problem
-// with it is the same unauthenticated error, so that a guess learns nothing.
-func (s *Server) authenticate(r *http.Request) (store.Token, error) {
+// admin: an administrator's token, not narrowed to one project.
+func (c caller) admin() bool {
+	return c.Token.AttemptID == "" && c.Principal.Admin && !c.Principal.Disabled && c.Token.Project == ""
+}
+
+// name is the caller for the audit log.
+func (c caller) name() string { return c.Token.Subject }
+
+// authenticate finds the token of r's Authorization header and its
+// principal. Any problem with it is the same unauthenticated error, so
+// that a guess learns nothing.
+func (s *Server) authenticate(r *http.Request) (caller, error) {
 	denied := errs.E(errs.Unauthenticated, "a valid token is required (Authorization: Bearer <token>)")
 	h := r.Header.Get("Authorization")
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return store.Token{}, denied
+		return caller{}, denied
 	}
-	t, err := s.store.GetTokenByHash(r.Context(), HashToken(strings.TrimSpace(secret)))
+	t, err := s.store.GetTokenByHash(r.Context(), store.HashSecret(strings.TrimSpace(secret)))
 	if errs.Is(err, errs.NotFound) {
-		return store.Token{}, denied
+		return caller{}, denied
 	}
 	if err != nil {
-		return store.Token{}, err
+		return caller{}, err
 	}
 	if t.Revoked || (t.ExpiresAt != nil && !s.clock().Before(*t.ExpiresAt)) {
-		return store.Token{}, denied
+		return caller{}, denied
 	}
-	return t, nil
+	if t.AttemptID != "" {
+		return caller{Token: t}, nil
+	}
+	p, err := s.store.GetPrincipal(r.Context(), t.Subject)
+	if errs.Is(err, errs.NotFound) {
+		return caller{}, denied
+	}
+	if err != nil {
+		return caller{}, err
+	}
+	if p.Disabled {
+		return caller{}, denied
+	}
+	return caller{Token: t, Principal: p}, nil
 }
 
-// authorize checks t against the route's access level. Another project's
-// resources are forbidden whether or not they exist.
-func authorize(t store.Token, a access, r *http.Request) error {
+// roleIn is the caller's role in project p ("" for none): owner for an
+// administrator, else its membership's, and none for agent tokens and for
+// tokens narrowed to another project.
+func (s *Server) roleIn(ctx context.Context, c caller, p string) (v1.Role, error) {
+	switch {
+	case c.Token.AttemptID != "", c.Principal.Disabled:
+		return "", nil
+	case c.Token.Project != "" && c.Token.Project != p:
+		return "", nil
+	case c.Principal.Admin:
+		return v1.RoleOwner, nil
+	}
+	m, err := s.store.GetMembership(ctx, p, c.Principal.Name)
+	if errs.Is(err, errs.NotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return m.Role, nil
+}
+
+// requireRole fails unless the caller has at least role need in project
+// p. A caller without any role there is told nothing about p (forbidden
+// whether or not it exists), and the attempt is audited.
+func (s *Server) requireRole(ctx context.Context, p string, need v1.Role, what string) error {
+	c := callerOf(ctx)
+	role, err := s.roleIn(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	if role.Allows(need) {
+		return nil
+	}
+	detail := "no role in the project"
+	msg := fmt.Sprintf("this token does not open project %s", p)
+	if role != "" {
+		detail = fmt.Sprintf("role %s, %s needed", role, need)
+		msg = fmt.Sprintf("this needs the %s role in project %s (this token has %s)", need, p, role)
+	}
+	s.audit(ctx, store.AuditEntry{Actor: c.name(), Project: p, Action: "access.denied", Object: what,
+		Outcome: store.AuditDenied, Detail: detail})
+	return errs.E(errs.Forbidden, "%s", msg)
+}
+
+// authorize checks the caller against the route's access level.
+func (s *Server) authorize(ctx context.Context, c caller, rt route, r *http.Request) error {
 	forbidden := errs.E(errs.Forbidden, "this token does not open %s", r.URL.Path)
-	if a == agent {
-		if t.AttemptID == "" || t.AttemptID != r.PathValue("id") {
+	if rt.access == agent {
+		if c.Token.AttemptID == "" || c.Token.AttemptID != r.PathValue("id") {
 			return forbidden
 		}
 		return nil
 	}
-	if t.AttemptID != "" {
+	if c.Token.AttemptID != "" {
 		return errs.E(errs.Forbidden, "an attempt's token only opens that attempt's agent routes")
 	}
-	switch a {
+	switch rt.access {
 	case admin:
-		if !t.Admin {
-			return errs.E(errs.Forbidden, "this needs an admin token")
+		if !c.admin() {
+			s.audit(ctx, store.AuditEntry{Actor: c.name(), Action: "access.denied", Object: r.Method + " " + r.URL.Path,
+				Outcome: store.AuditDenied, Detail: "admin route"})
+			return errs.E(errs.Forbidden, "this needs an administrator's token")
 		}
 	case project:
-		if !canOpen(t, r.PathValue("project")) {
-			return forbidden
-		}
+		return s.requireRole(ctx, r.PathValue("project"), rt.needs(), r.Method+" "+r.URL.Path)
 	}
 	return nil
-}
-
-// canOpen says whether t opens project p.
-func canOpen(t store.Token, p string) bool {
-	if t.AttemptID != "" {
-		return false
-	}
-	return t.Admin || (t.Project != "" && t.Project == p)
 }
 
 // wrap makes a route's handler: authentication, authorization, then the
@@ -101,23 +160,35 @@ func canOpen(t store.Token, p string) bool {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.access != public {
-			t, err := s.authenticate(r)
+			c, err := s.authenticate(r)
 			if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="koya"`)
 				s.writeError(w, r, err)
 				return
 			}
 			if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
-				info.subject = t.Subject
+				info.subject = c.Token.Subject
 			}
-			if err := authorize(t, rt.access, r); err != nil {
+			ctx := context.WithValue(r.Context(), callerKey{}, c)
+			if err := s.authorize(ctx, c, rt, r); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, t))
+			r = r.WithContext(ctx)
 		}
 		if err := rt.handler(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// audit appends to the audit log; a failure to is logged, not returned:
+// the action it records already happened (or was already refused).
+func (s *Server) audit(ctx context.Context, e store.AuditEntry) {
+	if e.Outcome == "" {
+		e.Outcome = store.AuditOK
+	}
+	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("writing the audit log", "action", e.Action, "err", err)
+	}
 }

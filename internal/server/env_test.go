@@ -77,16 +77,35 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	e.admin = e.token(store.Token{Admin: true, Subject: "admin"})
+	e.principal(store.Principal{Name: "admin", Kind: store.KindUser, Admin: true})
+	e.principal(store.Principal{Name: "alice", Kind: store.KindUser})
+	e.member("p", "alice", v1.RoleEditor)
+	e.admin = e.token(store.Token{Subject: "admin"})
 	e.tokP = e.token(store.Token{Project: "p", Subject: "alice"})
 	return e
+}
+
+// principal stores a user or service account.
+func (e *env) principal(p store.Principal) {
+	e.t.Helper()
+	if err := e.store.PutPrincipal(context.Background(), p); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// member gives principal a role in project.
+func (e *env) member(project, principal string, role v1.Role) {
+	e.t.Helper()
+	if err := e.store.PutMembership(context.Background(), store.Membership{Project: project, Principal: principal, Role: role}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // token stores a token and returns its secret.
 func (e *env) token(t store.Token) string {
 	e.t.Helper()
 	secret := "secret-" + uuid.NewString()
-	t.ID, t.Hash, t.CreatedAt = uuid.NewString(), HashToken(secret), time.Now().UTC()
+	t.ID, t.Hash, t.CreatedAt = uuid.NewString(), store.HashSecret(secret), time.Now().UTC()
 	if err := e.store.CreateToken(context.Background(), t); err != nil {
 		e.t.Fatal(err)
 	}

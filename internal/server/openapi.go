@@ -41,6 +41,9 @@ func (s *Server) OpenAPI() map[string]any {
 
 func (s *Server) operation(g *schemas, rt route, errRef map[string]any) map[string]any {
 	op := map[string]any{"operationId": rt.id, "summary": rt.summary, "x-koya-access": rt.access.String()}
+	if rt.access == project {
+		op["x-koya-role"] = string(rt.needs()) // the least role in the path's project
+	}
 	if rt.access == public {
 		op["security"] = []any{}
 	}

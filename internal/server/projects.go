@@ -6,6 +6,7 @@ import (
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/client"
 	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/store"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
@@ -18,22 +19,30 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listProjects shows an admin every project, anyone else their own.
+// listProjects shows an admin every project, anyone else those they are
+// a member of (and a token narrowed to one project that one).
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
-	t := principal(r.Context())
+	ctx := r.Context()
+	c := callerOf(ctx)
 	out := []v1.Project{}
-	if t.Admin {
-		ps, err := s.store.ListProjects(r.Context())
+	ps, err := s.store.ListProjects(ctx)
+	if err != nil {
+		return err
+	}
+	member := map[string]bool{}
+	if !c.Principal.Admin {
+		ms, err := s.store.ListMemberships(ctx, store.MembershipFilter{Principal: c.Principal.Name})
 		if err != nil {
 			return err
 		}
-		out = append(out, ps...)
-	} else if t.Project != "" {
-		p, err := s.store.GetProject(r.Context(), t.Project)
-		if err == nil {
+		for _, m := range ms {
+			member[m.Project] = true
+		}
+	}
+	for _, p := range ps {
+		name := p.Metadata.Name
+		if (c.Principal.Admin || member[name]) && (c.Token.Project == "" || c.Token.Project == name) {
 			out = append(out, p)
-		} else if !errs.Is(err, errs.NotFound) {
-			return err
 		}
 	}
 	for i := range out {

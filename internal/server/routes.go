@@ -14,6 +14,7 @@ type route struct {
 	id           string // OpenAPI operationId
 	summary      string
 	access       access
+	role         v1.Role // project routes: the least role (default: viewer to read, editor to change)
 	query        []param
 	body         any    // the request body's Go type (a zero value); nil: none
 	bodyType     string // content type of a non-JSON body
@@ -25,6 +26,17 @@ type route struct {
 }
 
 func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// needs is the least role a project route asks for.
+func (rt route) needs() v1.Role {
+	switch {
+	case rt.role != "":
+		return rt.role
+	case rt.method == "GET":
+		return v1.RoleViewer
+	}
+	return v1.RoleEditor
+}
 
 // param is a documented query parameter.
 type param struct {
@@ -57,6 +69,41 @@ func (s *Server) table() []route {
 			summary: "Create or update every object of a YAML or JSON multi-document body; objects without metadata.project go to ?project=.",
 			query:   []param{{"dryRun", "boolean", "report what would change, change nothing"}, {"project", "string", "project of objects that name none"}, {"filename", "string", "name used in error positions"}},
 			body:    "", bodyType: "application/yaml", resp: client.ApplyResult{}, handler: s.apply},
+
+		{method: "GET", path: "/api/v1/whoami", id: "whoami", summary: "The caller: principal, token scope and memberships.", access: user,
+			resp: client.Whoami{}, handler: s.whoami},
+		{method: "GET", path: "/api/v1/users", id: "listUsers", summary: "Users and service accounts (admin).", access: admin,
+			resp: []client.User{}, handler: s.listUsers},
+		{method: "POST", path: "/api/v1/users", id: "createUser", summary: "Create a user (admin).", access: admin,
+			body: client.UserRequest{}, status: http.StatusCreated, resp: client.User{}, handler: s.createUser},
+		{method: "DELETE", path: "/api/v1/users/{name}", id: "disableUser", summary: "Disable a user and revoke their tokens (admin).", access: admin,
+			status: http.StatusNoContent, handler: s.disableUser},
+		{method: "POST", path: "/api/v1/tokens", id: "createToken", access: user,
+			summary: "Make a token for yourself, for anyone (admin) or for a service account of a project you own; its secret is shown once.",
+			body:    client.TokenRequest{}, status: http.StatusCreated, resp: client.Token{}, handler: s.createToken},
+		{method: "GET", path: "/api/v1/tokens", id: "listTokens", summary: "Tokens of the caller, or of ?subject= (admin, or owner of the service account's project).", access: user,
+			query: []param{{"subject", "string", "whose tokens (default: the caller's)"}}, resp: []client.Token{}, handler: s.listTokens},
+		{method: "DELETE", path: "/api/v1/tokens/{id}", id: "revokeToken", summary: "Revoke a token.", access: user,
+			status: http.StatusNoContent, handler: s.revokeToken},
+		{method: "GET", path: "/api/v1/audit", id: "listAudit", access: user,
+			summary: "The audit log, newest first: everything for administrators, a project's entries for its owners.",
+			query: []param{{"project", "string", "only this project's entries (required unless admin)"}, {"actor", "string", "only this principal's"},
+				{"action", "string", "only this action, or actions starting with it when it ends with '.'"}, {"since", "string", "only entries at or after this RFC 3339 time"},
+				{"before", "integer", "only entries before this seq (paging)"}, {"limit", "integer", "at most this many (default 100)"}},
+			resp: []client.AuditEntry{}, handler: s.listAudit},
+
+		{method: "GET", path: pProject + "/members", id: "listMembers", summary: "A project's members and their roles.", access: project,
+			resp: []client.Member{}, handler: s.listMembers},
+		{method: "PUT", path: pProject + "/members/{principal}", id: "setMember", summary: "Give a user or service account a role in the project (owner).", access: project, role: v1.RoleOwner,
+			body: client.MemberRequest{}, resp: client.Member{}, handler: s.setMember},
+		{method: "DELETE", path: pProject + "/members/{principal}", id: "removeMember", summary: "Take a principal out of the project (owner).", access: project, role: v1.RoleOwner,
+			status: http.StatusNoContent, handler: s.removeMember},
+		{method: "GET", path: pProject + "/serviceaccounts", id: "listServiceAccounts", summary: "A project's service accounts.", access: project,
+			resp: []client.User{}, handler: s.listServiceAccounts},
+		{method: "POST", path: pProject + "/serviceaccounts", id: "createServiceAccount", summary: "Create a service account <project>:<name> with a role (owner).", access: project, role: v1.RoleOwner,
+			body: client.ServiceAccountRequest{}, status: http.StatusCreated, resp: client.User{}, handler: s.createServiceAccount},
+		{method: "DELETE", path: pProject + "/serviceaccounts/{name}", id: "deleteServiceAccount", summary: "Disable a service account, revoke its tokens, remove its membership (owner).", access: project, role: v1.RoleOwner,
+			status: http.StatusNoContent, handler: s.deleteServiceAccount},
 
 		{method: "GET", path: pProject + "/workflows", id: "listWorkflows", summary: "A project's workflows.", access: project,
 			resp: []v1.Workflow{}, handler: s.listWorkflows},

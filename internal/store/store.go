@@ -37,7 +37,27 @@ type Querier interface {
 	ListProjects(ctx context.Context) ([]v1.Project, error)
 	CreateToken(ctx context.Context, t Token) error
 	GetTokenByHash(ctx context.Context, hash string) (Token, error)
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ListTokens lists user and service account tokens (never agent
+	// tokens), newest first.
+	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
 	RevokeToken(ctx context.Context, id string) error
+	// RevokeTokensOf revokes every token of subject; it returns how many
+	// were live.
+	RevokeTokensOf(ctx context.Context, subject string) (int, error)
+
+	// Identity: principals and their project roles (see identity.go).
+	PutPrincipal(ctx context.Context, p Principal) error // upsert by name
+	GetPrincipal(ctx context.Context, name string) (Principal, error)
+	ListPrincipals(ctx context.Context) ([]Principal, error) // by name
+	PutMembership(ctx context.Context, m Membership) error   // upsert by (project, principal)
+	GetMembership(ctx context.Context, project, principal string) (Membership, error)
+	DeleteMembership(ctx context.Context, project, principal string) error
+	ListMemberships(ctx context.Context, f MembershipFilter) ([]Membership, error) // by project, then principal
+
+	// Audit log: append-only (the stores refuse updates and deletes).
+	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // newest first
 
 	// Workflows. PutWorkflow stores a new version only when the spec or the
 	// labels changed; changed reports which. Version starts at 1.
@@ -113,9 +133,12 @@ type Querier interface {
 
 // Token is an API credential. Only the SHA-256 of the secret is stored.
 type Token struct {
-	ID        string
-	Hash      string // hex SHA-256 of the bearer secret
-	Subject   string // user or service account name
+	ID          string
+	Hash        string // hex SHA-256 of the bearer secret
+	Subject     string // principal name (agent tokens: "attempt:<id>")
+	Description string // what the token is for, shown in listings
+	// Admin is set on tokens minted before principals existed (and on the
+	// first admin's): it only counts while the principal is an admin too.
 	Admin     bool
 	Project   string // non-empty: the token only opens this project
 	AttemptID string // non-empty: an agent token, good for this attempt only

@@ -2,12 +2,17 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/sqlite"
+	"github.com/koya-dev/koya/internal/store/sqlstore"
 	"github.com/koya-dev/koya/internal/store/storetest"
 )
 
@@ -50,5 +55,91 @@ func TestReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// TestAuditAppendOnly: the database itself refuses to change or remove
+// audit entries.
+func TestAuditAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	seq, err := s.AppendAudit(ctx, store.AuditEntry{Actor: "alice", Project: "p", Action: "member.add", Outcome: store.AuditOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := s.(interface{ DB() *sql.DB }).DB()
+	for _, stmt := range []string{
+		`UPDATE audit SET actor = 'mallory'`,
+		`DELETE FROM audit`,
+		`DELETE FROM audit WHERE seq = 1`,
+		`INSERT OR REPLACE INTO audit (seq, time, actor, project, action, object, outcome, detail)
+  VALUES (1, 0, 'mallory', 'p', 'member.add', '', 'ok', '')`,
+	} {
+		_, err := db.ExecContext(ctx, stmt)
+		if err == nil || !strings.Contains(err.Error(), "audit log is append-only") {
+			t.Fatalf("%s: error %v, want the audit log refusing", stmt, err)
+		}
+	}
+	list, err := s.ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Seq != seq || list[0].Actor != "alice" {
+		t.Fatalf("audit log after refused changes = %+v", list)
+	}
+}
+
+// TestIdentityMigration: a database of the first schema gets a principal
+// for every subject of its user tokens, an admin if any token was.
+func TestIdentityMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "koya.db")
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(ctx, tx, sqlite.Dialect(), fstest.MapFS{"0001_init.sql": {Data: init}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, hash, subject, admin, project, attempt_id, expires_at, revoked, created_at)
+VALUES ('t1', 'h1', 'alice', 0, '', '', NULL, 0, 3), ('t2', 'h2', 'alice', 1, 'p', '', NULL, 1, 2),
+  ('t3', 'h3', 'bob', 0, '', '', NULL, 0, 5), ('a1', 'h4', 'attempt:a1', 1, 'p', 'a1', NULL, 0, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	list, err := s.ListPrincipals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Principal{
+		{Name: "alice", Kind: store.KindUser, Admin: true, CreatedAt: time.UnixMicro(2).UTC()},
+		{Name: "bob", Kind: store.KindUser, CreatedAt: time.UnixMicro(5).UTC()},
+	}
+	if len(list) != len(want) || list[0] != want[0] || list[1] != want[1] {
+		t.Fatalf("principals after migration = %+v, want %+v", list, want)
+	}
+	tok, err := s.GetToken(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Description != "" || tok.Subject != "alice" {
+		t.Fatalf("token after migration = %+v", tok)
 	}
 }

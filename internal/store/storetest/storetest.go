@@ -24,6 +24,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Projects", testProjects},
 		{"Tokens", testTokens},
+		{"TokenListing", testTokenListing},
+		{"Principals", testPrincipals},
+		{"Memberships", testMemberships},
+		{"Audit", testAudit},
 		{"Workflows", testWorkflows},
 		{"WorkflowsPerProject", testWorkflowsPerProject},
 		{"Runs", testRuns},
