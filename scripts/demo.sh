@@ -15,7 +15,7 @@ mkdir -p "$work"
 echo "== building koya"
 CGO_ENABLED=0 go build -o "$work/koya" ./cmd/koya
 koya() { "$work/koya" "$@"; }
-export KOYA_CONFIG="$work/config.yaml"
+export KOYA_CONFIG="$work/config.yaml" KOYA_KEK_FILE="$work/kek"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo "== starting the control plane on 127.0.0.1:$port (data in $work/data, log in $work/server.log)"

@@ -41,6 +41,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "config.yaml"), logs: &syncBuffer{}, stopped: make(chan int, 1)}
 	t.Setenv("HOME", dir)
 	t.Setenv("KOYA_CONFIG", h.config)
+	t.Setenv("KOYA_KEK_FILE", filepath.Join(h.dir, "kek"))
 	for _, k := range []string{"KOYA_SERVER", "KOYA_TOKEN", "KOYA_PROJECT"} {
 		t.Setenv(k, "")
 	}

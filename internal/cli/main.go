@@ -130,6 +130,11 @@ other commands find it. Apply workflows with 'koya apply -f', run them with
 		a.cancelCmd(), a.retryCmd(), a.artifactsCmd(), a.versionCmd(),
 		a.loginCmd(), a.whoamiCmd(), a.userCmd(), a.tokenCmd(), a.memberCmd(), a.serviceAccountCmd(), a.auditCmd(),
 	)
+	for _, c := range []*cobra.Command{a.projectCmd(), a.secretCmd()} {
+		if c != nil {
+			root.AddCommand(c)
+		}
+	}
 	return root
 }
 

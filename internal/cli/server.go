@@ -19,6 +19,8 @@ import (
 	"github.com/koya-dev/koya/internal/backend/local"
 	"github.com/koya-dev/koya/internal/backend/mock"
 	"github.com/koya-dev/koya/internal/engine"
+	"github.com/koya-dev/koya/internal/keys"
+	"github.com/koya-dev/koya/internal/keys/localkek"
 	"github.com/koya-dev/koya/internal/objects"
 	"github.com/koya-dev/koya/internal/server"
 	"github.com/koya-dev/koya/internal/store/storeopen"
@@ -31,6 +33,7 @@ import (
 // serverOptions are koya server's flags.
 type serverOptions struct {
 	addr, dataDir, db, objects, backend string
+	kek                                 string
 	maxRunning                          int
 	url, metricsAddr, config            string
 	logLevel, logFormat                 string
@@ -73,6 +76,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.IntVar(&o.maxRunning, "max-running", 0, "attempts running at once on this control plane (default: 4 × CPUs)")
 	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
+	f.StringVar(&o.kek, "kek", "", "key-encryption key that wraps every project's keys: file:///path (created 0600 if missing), transit://host:8200/key (Vault/OpenBao; token from VAULT_TOKEN) (default: file://$KOYA_KEK_FILE, else ~/.koya/kek, outside the data directory)")
 	f.StringVar(&o.config, "config", "", "YAML file of flag values")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -135,6 +139,18 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	defer objs.Close()
+	if o.kek == "" {
+		path, err := localkek.DefaultPath()
+		if err != nil {
+			return err
+		}
+		o.kek = "file://" + path
+	}
+	kek, err := keys.OpenKEK(ctx, o.kek)
+	if err != nil {
+		return err
+	}
+	keyring := keys.NewKeyring(kek, server.KeysetStore(st), keys.Options{})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -167,7 +183,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	mockDrv.SetReporter(eng)
-	srv, err := server.New(server.Config{Store: st, Objects: objs, Engine: eng, Logger: log.With("component", "api"),
+	srv, err := server.New(server.Config{Store: st, Objects: objs, Engine: eng, Keys: keyring, Logger: log.With("component", "api"),
 		Metrics: reg, Version: Version})
 	if err != nil {
 		return err
@@ -192,7 +208,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		mux.Handle("GET /metrics", srv.MetricsHandler())
 		go func() { _ = server.ServeListener(ctx, mln, mux) }()
 	}
-	log.Info("koya server listening", "url", localURL, "db", st.Dialect(), "objects", objs.String(),
+	log.Info("koya server listening", "url", localURL, "db", st.Dialect(), "objects", objs.String(), "kek", kek.Name(),
 		"backends", strings.Join(backends.Names(), ","), "default_backend", o.backend, "version", Version)
 	err = server.ServeListener(ctx, ln, srv)
 	log.Info("koya server stopped")

@@ -16,6 +16,8 @@ import (
 	"github.com/koya-dev/koya/internal/backend"
 	"github.com/koya-dev/koya/internal/backend/mock"
 	"github.com/koya-dev/koya/internal/engine"
+	"github.com/koya-dev/koya/internal/keys"
+	"github.com/koya-dev/koya/internal/keys/localkek"
 	"github.com/koya-dev/koya/internal/objects"
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/storeopen"
@@ -61,7 +63,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	drv.SetReporter(eng)
-	srv, err := New(Config{Store: st, Objects: objs, Engine: eng, Logger: log, PollEvery: 200 * time.Millisecond, KeepAliveEvery: 100 * time.Millisecond})
+	kek, err := localkek.Open(filepath.Join(t.TempDir(), "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := keys.NewKeyring(kek, KeysetStore(st), keys.Options{})
+	srv, err := New(Config{Store: st, Objects: objs, Engine: eng, Keys: keyring, Logger: log, PollEvery: 200 * time.Millisecond, KeepAliveEvery: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

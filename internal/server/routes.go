@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/client"
@@ -51,6 +52,10 @@ const (
 
 // table is the API. Its order is the OpenAPI document's.
 func (s *Server) table() []route {
+	return slices.Concat(s.coreRoutes(), s.keyRoutes(), s.secretRoutes())
+}
+
+func (s *Server) coreRoutes() []route {
 	return []route{
 		{method: "GET", path: "/healthz", id: "health", summary: "Liveness: answers while the server runs.", access: public,
 			resp: client.Health{}, handler: s.health},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/engine"
+	"github.com/koya-dev/koya/internal/keys"
 	"github.com/koya-dev/koya/internal/objects"
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +33,10 @@ type Config struct {
 	Store   store.Store
 	Objects *objects.Store
 	Engine  *engine.Engine
-	Logger  *slog.Logger
+	// Keys encrypts each project's data (artifacts, logs, secrets) with
+	// the project's own keys.
+	Keys   *keys.Keyring
+	Logger *slog.Logger
 	// Metrics is where the server registers its collectors and what
 	// /metrics serves; pass the registry the engine and backends use too.
 	// Nil: a fresh registry.
@@ -57,6 +61,7 @@ type Server struct {
 	store   store.Store
 	objects *objects.Store
 	engine  *engine.Engine
+	keys    *keys.Keyring
 	log     *slog.Logger
 	clock   func() time.Time
 	mux     *http.ServeMux
@@ -67,8 +72,8 @@ type Server struct {
 
 // New checks cfg and builds the handler tree.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Objects == nil || cfg.Engine == nil {
-		return nil, errs.E(errs.Invalid, "server needs a store, an object store and an engine")
+	if cfg.Store == nil || cfg.Objects == nil || cfg.Engine == nil || cfg.Keys == nil {
+		return nil, errs.E(errs.Invalid, "server needs a store, an object store, an engine and a keyring")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -92,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = time.Now
 	}
 	s := &Server{
-		cfg: cfg, store: cfg.Store, objects: cfg.Objects, engine: cfg.Engine,
+		cfg: cfg, store: cfg.Store, objects: cfg.Objects, engine: cfg.Engine, keys: cfg.Keys,
 		log: cfg.Logger, clock: cfg.Clock, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(cfg.Metrics),
 	}

@@ -55,6 +55,12 @@ type Querier interface {
 	DeleteMembership(ctx context.Context, project, principal string) error
 	ListMemberships(ctx context.Context, f MembershipFilter) ([]Membership, error) // by project, then principal
 
+	// Keysets: a project's wrapped keys. PutKeyset stores k if the stored
+	// version is still expectVersion (0: none yet) and makes it
+	// expectVersion+1; otherwise errs.Conflict and nothing changes.
+	GetKeyset(ctx context.Context, project string) (Keyset, error)
+	PutKeyset(ctx context.Context, k Keyset, expectVersion int64) error
+
 	// Audit log: append-only (the stores refuse updates and deletes).
 	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // newest first

@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Principals", testPrincipals},
 		{"Memberships", testMemberships},
 		{"Audit", testAudit},
+		{"Keysets", testKeysets},
+		{"Secrets", testSecrets},
 		{"Workflows", testWorkflows},
 		{"WorkflowsPerProject", testWorkflowsPerProject},
 		{"Runs", testRuns},

@@ -1,0 +1,4 @@
+package server
+
+// secretRoutes are the routes of project secrets.
+func (s *Server) secretRoutes() []route { return nil }

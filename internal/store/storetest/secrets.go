@@ -1,0 +1,9 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/koya-dev/koya/internal/store"
+)
+
+func testSecrets(t *testing.T, s store.Store) {}
