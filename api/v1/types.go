@@ -38,6 +38,17 @@ type ProjectSpec struct {
 	Description string `json:"description,omitempty"`
 	// DefaultBackend is used by steps that say backend: auto (or nothing).
 	DefaultBackend string `json:"defaultBackend,omitempty"`
+	// Quota caps what the project's tasks use at once; tasks over it wait.
+	Quota *Quota `json:"quota,omitempty"`
+}
+
+// Quota is a project's limits. Zero fields do not limit. A task whose
+// start would go over one waits (its step says which quota and its use)
+// until the project's running tasks leave room.
+type Quota struct {
+	MaxRunning int     `json:"maxRunning,omitempty"` // tasks running at once
+	CPU        float64 `json:"cpu,omitempty"`        // cores asked by running tasks (resources.cpu)
+	Memory     string  `json:"memory,omitempty"`     // memory asked by running tasks (resources.memory), e.g. 64Gi
 }
 
 // Workflow is a DAG of containerised steps.

@@ -375,3 +375,30 @@ func TestEngineRestartRecoversOrRetriesLostAttempts(t *testing.T) {
 		}
 	})
 }
+
+// A project's quota on running tasks holds across its runs: tasks beyond
+// it wait, and every run still finishes.
+func TestEngineProjectQuota(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+		e := newEnv(t, open(t), nil, nil)
+		ctx := context.Background()
+		if err := e.store.PutProject(ctx, v1.Project{Metadata: v1.ObjectMeta{Name: "p"},
+			Spec: v1.ProjectSpec{Quota: &v1.Quota{MaxRunning: 2, CPU: 3}}}); err != nil {
+			t.Fatal(err)
+		}
+		e.workflow("naps", v1.WorkflowSpec{Steps: []v1.Step{{Name: "nap", Foreach: []any{1, 2, 3, 4},
+			Command: cmd("nap", "30"), Resources: v1.Resources{CPU: 1}}}})
+		ids := []string{e.submit("naps", nil), e.submit("naps", nil)}
+		for _, id := range ids {
+			if r := e.wait(id, 30*time.Second); r.Status.Phase != v1.Succeeded {
+				t.Fatalf("run %s: %s (%s)", id, r.Status.Phase, stepPhases(r))
+			}
+		}
+		e.fake.mu.Lock()
+		most := e.fake.maxNapping
+		e.fake.mu.Unlock()
+		if most != 2 {
+			t.Errorf("at most %d tasks of the project ran at once, want the quota's 2", most)
+		}
+	})
+}

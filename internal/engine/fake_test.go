@@ -34,6 +34,9 @@ type fakeDriver struct {
 	stop    map[string]chan struct{}
 	execs   map[string]int // by run/step/index
 	known   bool           // false after a simulated restart: Recover reports NotFound
+
+	// "nap MS" commands: how many run at once now, and at most.
+	napping, maxNapping int
 }
 
 func newFakeDriver() *fakeDriver {
@@ -93,6 +96,19 @@ func (f *fakeDriver) execute(m v1.TaskManifest, execution int, stop chan struct{
 		if n, _ := strconv.Atoi(cmd[1]); execution <= n {
 			exit.Code = 1
 		}
+	case len(cmd) == 2 && cmd[0] == "nap":
+		ms, _ := strconv.Atoi(cmd[1])
+		f.mu.Lock()
+		f.napping++
+		f.maxNapping = max(f.maxNapping, f.napping)
+		f.mu.Unlock()
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		// Counted as running until the engine has the exit.
+		report(v1.AgentEvent{Type: v1.EventExited, Exit: &exit})
+		f.mu.Lock()
+		f.napping--
+		f.mu.Unlock()
+		return
 	case len(cmd) == 1 && cmd[0] == "hang":
 		<-stop
 		exit.Error = ErrCancelled

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"runtime"
@@ -74,6 +75,10 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			return err
 		}
 		capacity := e.cfg.MaxRunning - active
+		// Projects with a quota: what their unfinished attempts ask for,
+		// kept up to date with the starts planned in this pass.
+		uses := map[string]Use{}
+		var activeList []store.Attempt
 		for _, id := range ids {
 			if err := q.LockRun(ctx, id); err != nil {
 				return err
@@ -85,7 +90,22 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			snap.DefaultBackend = e.defaultBackend(ctx, q, snap.Run.Project)
+			proj, _ := q.GetProject(ctx, snap.Run.Project) // gone: engine defaults
+			snap.DefaultBackend = cmp.Or(proj.Spec.DefaultBackend, e.cfg.DefaultBackend)
+			if snap.Quota = proj.Spec.Quota; snap.Quota != nil && !snap.Run.Phase.Done() {
+				u, ok := uses[snap.Run.Project]
+				if !ok {
+					if activeList == nil {
+						if activeList, err = q.ListAttempts(ctx, store.AttemptFilter{Phases: []v1.Phase{v1.Pending, v1.Running}}); err != nil {
+							return err
+						}
+					}
+					if u, err = projectUse(ctx, q, snap.Run.Project, activeList); err != nil {
+						return err
+					}
+				}
+				snap.ProjectUse = u
+			}
 			snap.StaleAfter = e.cfg.StaleAfter
 			snap.Stopping = e.stoppingSet()
 			plan := MakePlan(snap, now)
@@ -94,6 +114,9 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 				return err
 			}
 			capacity -= len(res.jobs)
+			if snap.Quota != nil {
+				uses[snap.Run.Project] = plan.Use
+			}
 			results = append(results, res)
 			runs = append(runs, id)
 		}
@@ -123,13 +146,6 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return len(runs), nil
-}
-
-func (e *Engine) defaultBackend(ctx context.Context, q store.Querier, project string) string {
-	if p, err := q.GetProject(ctx, project); err == nil && p.Spec.DefaultBackend != "" {
-		return p.Spec.DefaultBackend
-	}
-	return e.cfg.DefaultBackend
 }
 
 func (e *Engine) stoppingSet() map[string]bool {

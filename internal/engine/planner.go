@@ -36,6 +36,10 @@ type Snapshot struct {
 	NextDue *time.Time
 	// Capacity is how many more attempts the engine may start now.
 	Capacity int
+	// Quota is the project's (nil: none) and ProjectUse what the project's
+	// unfinished attempts, in every run, ask for now.
+	Quota      *v1.Quota
+	ProjectUse Use
 	// DefaultBackend is the project's (or else the engine's) backend for
 	// steps that say auto or nothing.
 	DefaultBackend string
@@ -61,6 +65,8 @@ type Plan struct {
 	// Starved is set when due tasks were left waiting for engine capacity:
 	// the engine wakes the run again when an attempt anywhere finishes.
 	Starved bool
+	// Use is ProjectUse with the planned starts added.
+	Use Use
 }
 
 // Start is one attempt to create.
@@ -284,6 +290,8 @@ func (p *planner) startTasks() {
 		activeByStep[a.Step]++
 	}
 	pending := 0
+	use := p.snap.ProjectUse
+	quotaFull := false
 	for _, s := range p.steps {
 		if !s.Expanded || s.Phase.Done() {
 			continue
@@ -303,6 +311,16 @@ func (p *planner) startTasks() {
 			if t.Phase != v1.Pending || (t.NextAt != nil && t.NextAt.After(p.now)) {
 				continue
 			}
+			if over := overQuota(p.snap.Quota, use, t.Manifest.Resources); over != "" {
+				// Wait for the project's running tasks to make room; the
+				// step says for which quota.
+				quotaFull = true
+				if started == 0 && s.Phase != v1.Running {
+					p.setStep(s, s.Phase, "waiting for the project's quota: "+over)
+				}
+				break
+			}
+			use = use.add(t.Manifest.Resources)
 			p.out.Starts = append(p.out.Starts, Start{Task: t, Number: t.Attempts + 1, Backend: backend, Reason: reason})
 			started++
 		}
@@ -312,9 +330,11 @@ func (p *planner) startTasks() {
 			p.setStep(s, v1.Running, "")
 		}
 	}
-	// Tasks left waiting only because the engine is full: ask to be woken
-	// when capacity frees up anywhere, not just in this run.
-	p.out.Starved = pending > len(p.out.Starts) && len(p.out.Starts) >= p.snap.Capacity
+	// Tasks left waiting only because the engine (or the project's quota)
+	// is full: ask to be woken when capacity frees up anywhere, not just in
+	// this run.
+	p.out.Starved = pending > len(p.out.Starts) && (len(p.out.Starts) >= p.snap.Capacity || quotaFull)
+	p.out.Use = use
 }
 
 // chooseBackend applies the step's backend field; auto (or nothing) takes

@@ -28,6 +28,8 @@ type world struct {
 	active   []store.Attempt
 	nextDue  *time.Time
 	capacity int
+	quota    *v1.Quota
+	use      Use
 }
 
 func (w world) snapshot() Snapshot {
@@ -49,7 +51,17 @@ func (w world) snapshot() Snapshot {
 		capacity = 100
 	}
 	return Snapshot{Run: run, Steps: steps, Counts: w.counts, Ready: w.ready, Outputs: w.outputs,
-		Active: w.active, NextDue: w.nextDue, Capacity: capacity, DefaultBackend: "local", StaleAfter: time.Minute}
+		Active: w.active, NextDue: w.nextDue, Capacity: capacity, DefaultBackend: "local", StaleAfter: time.Minute,
+		Quota: w.quota, ProjectUse: w.use}
+}
+
+// asking is n Pending tasks of a step asking for r.
+func asking(stepName string, n int, r v1.Resources) []store.Task {
+	ts := pending(stepName, n)
+	for i := range ts {
+		ts[i].Manifest.Resources = r
+	}
+	return ts
 }
 
 func step(name string, needs ...string) v1.Step {
@@ -155,6 +167,27 @@ func TestMakePlan(t *testing.T) {
 			steps:  map[string]store.Step{"train": {Phase: v1.Running, Expanded: true, Items: 3}},
 			counts: map[string]map[v1.Phase]int{"train": {v1.Pending: 3}}},
 		want: []string{"starved"},
+	}, {
+		name: "a project's task quota, counting its other runs' tasks, holds tasks back and asks to be woken",
+		w: world{spec: fan, quota: &v1.Quota{MaxRunning: 2}, use: Use{Tasks: 1},
+			steps:  map[string]store.Step{"train": {Phase: v1.Running, Expanded: true, Items: 3}},
+			counts: map[string]map[v1.Phase]int{"train": {v1.Pending: 3}},
+			ready:  map[string][]store.Task{"train": pending("train", 3)}},
+		want: []string{"start train[0] #1 on local", "starved"},
+	}, {
+		name: "a project at its cpu quota starts nothing and the step says why",
+		w: world{spec: fan, quota: &v1.Quota{CPU: 4}, use: Use{Tasks: 2, CPU: 3},
+			steps:  map[string]store.Step{"train": {Phase: v1.Pending, Expanded: true, Items: 3}},
+			counts: map[string]map[v1.Phase]int{"train": {v1.Pending: 3}},
+			ready:  map[string][]store.Task{"train": asking("train", 3, v1.Resources{CPU: 2})}},
+		want: []string{"starved", "step train Pending items=3 (waiting for the project's quota: cpu: 3 of 4 cores in use, the task asks for 2)"},
+	}, {
+		name: "a memory quota lets in what fits",
+		w: world{spec: fan, quota: &v1.Quota{Memory: "10Gi"}, use: Use{Tasks: 1, Memory: 4 << 30},
+			steps:  map[string]store.Step{"train": {Phase: v1.Running, Expanded: true, Items: 3}},
+			counts: map[string]map[v1.Phase]int{"train": {v1.Pending: 3}},
+			ready:  map[string][]store.Task{"train": asking("train", 3, v1.Resources{Memory: "3Gi"})}},
+		want: []string{"start train[0] #1 on local", "start train[1] #1 on local", "starved"},
 	}, {
 		name: "step parallelism counts the step's running attempts",
 		w: world{spec: v1.WorkflowSpec{Steps: []v1.Step{{Name: "s", Command: []string{"x"}, Parallelism: 2, Foreach: []any{1, 2, 3, 4}}}},
