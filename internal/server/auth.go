@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
@@ -49,6 +50,10 @@ func (c caller) admin() bool {
 // name is the caller for the audit log.
 func (c caller) name() string { return c.Token.Subject }
 
+// AgentTokenGrace is how long an attempt's token keeps working after the
+// attempt finished.
+const AgentTokenGrace = 10 * time.Minute
+
 // authenticate finds the token of r's Authorization header and its
 // principal. Any problem with it is the same unauthenticated error, so
 // that a guess learns nothing.
@@ -70,6 +75,18 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		return caller{}, denied
 	}
 	if t.AttemptID != "" {
+		// An attempt's token ends with its attempt, after a grace period
+		// for an agent whose acknowledgement got lost.
+		a, err := s.store.GetAttempt(r.Context(), t.AttemptID)
+		if errs.Is(err, errs.NotFound) {
+			return caller{}, denied
+		}
+		if err != nil {
+			return caller{}, err
+		}
+		if a.FinishedAt != nil && s.clock().Sub(*a.FinishedAt) > AgentTokenGrace {
+			return caller{}, denied
+		}
 		return caller{Token: t}, nil
 	}
 	p, err := s.store.GetPrincipal(r.Context(), t.Subject)

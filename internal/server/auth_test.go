@@ -129,4 +129,14 @@ func TestAgentTokens(t *testing.T) {
 		t.Errorf("admin token on an agent route: %d", resp.StatusCode)
 	}
 	_ = e.engine.Cancel(context.Background(), run)
+
+	// The token ends with its attempt (after a grace for late deliveries).
+	done := e.waitAttempt(a.ID, func(a store.Attempt) bool { return a.FinishedAt != nil })
+	if resp := e.do("POST", "/api/v1/agent/attempts/"+a.ID+"/logs", tok, strings.NewReader(`{"lines":[]}`)); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("within the grace after the attempt ended: %d", resp.StatusCode)
+	}
+	e.srv.clock = func() time.Time { return done.FinishedAt.Add(AgentTokenGrace + time.Second) }
+	if resp := e.do("POST", "/api/v1/agent/attempts/"+a.ID+"/logs", tok, strings.NewReader(`{"lines":[]}`)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the grace: %d, want 401", resp.StatusCode)
+	}
 }

@@ -26,6 +26,10 @@ func TestRouteRoleMatrix(t *testing.T) {
 	e.member("p", "olga", v1.RoleOwner)
 	e.member("p", "p:ci", v1.RoleEditor)
 	e.member("q", "oscar", v1.RoleOwner) // owns q, nothing in p
+	e.putWorkflow("p", "long", "sleep", "1h")
+	run := e.submit("p", "long")
+	att := e.attemptOf(run).ID
+	t.Cleanup(func() { _ = e.engine.Cancel(context.Background(), run) })
 
 	type who struct {
 		name    string
@@ -42,7 +46,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 		{name: "foreign owner", token: e.token(store.Token{Subject: "oscar"}), role: map[string]v1.Role{"q": v1.RoleOwner}},
 		{name: "owner narrowed to q", token: e.token(store.Token{Subject: "olga", Project: "q"}), role: map[string]v1.Role{}},
 		{name: "admin", token: e.admin, isAdmin: true, role: map[string]v1.Role{"p": v1.RoleOwner, "q": v1.RoleOwner}},
-		{name: "agent", token: e.token(store.Token{Subject: "attempt:x", Project: "p", AttemptID: "x"}), agent: true},
+		{name: "agent", token: e.token(store.Token{Subject: "attempt:" + att, Project: "p", AttemptID: att}), agent: true},
 	}
 	checked := 0
 	for _, rt := range e.srv.routes {
@@ -61,11 +65,12 @@ func TestRouteRoleMatrix(t *testing.T) {
 				case user:
 					allowed = !c.agent
 				case agent:
-					allowed = c.agent // the path's {id} is "x", the agent's attempt
+					allowed = c.agent // the path's {id} is the agent's attempt
 				case project:
 					allowed = c.role[proj].Allows(rt.needs())
 				}
 				path := strings.ReplaceAll(concrete(rt.path), "/projects/p", "/projects/"+proj)
+				path = strings.Replace(path, "/agent/attempts/x", "/agent/attempts/"+att, 1)
 				resp := e.do(rt.method, path, c.token, strings.NewReader("{}"))
 				checked++
 				denied := resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized

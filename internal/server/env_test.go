@@ -205,3 +205,21 @@ func (e *env) attemptOf(runID string) store.Attempt {
 	e.t.Fatalf("run %s: no attempt in time", runID)
 	return store.Attempt{}
 }
+
+// waitAttempt waits until the attempt satisfies ok.
+func (e *env) waitAttempt(id string, ok func(store.Attempt) bool) store.Attempt {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		a, err := e.store.GetAttempt(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if ok(a) {
+			return a
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("attempt %s: condition not met in time", id)
+	return store.Attempt{}
+}
