@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of koya on a fresh machine: installs and starts what the
-# tests need (PostgreSQL, Python with scikit-learn for the demo workflow),
+# tests need (PostgreSQL, Python with scikit-learn for the demo workflow,
+# iptables),
 # then go vet and the whole suite with the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,16 @@ echo "using $KOYA_TEST_POSTGRES"
 
 log "Python for the example workflow"
 bash scripts/python-deps.sh
+
+log "iptables (the local backend blocks the cloud metadata addresses with it)"
+if ! command -v iptables >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables >/dev/null
+  else
+    echo "iptables is missing; the metadata-blocking tests need root and 'apt-get install iptables'" >&2
+  fi
+fi
+command -v iptables || true
 
 log "go vet"
 go vet ./...

@@ -33,6 +33,9 @@ type Spec struct {
 	NetworkNone bool
 	MemoryBytes int64   // 0: no limit
 	CPU         float64 // cores; 0: no limit
+	// UID and GID the command runs as (0: the agent's own), with no
+	// supplementary groups. See Users.
+	UID, GID uint32
 }
 
 // Result is how a command ended.

@@ -28,6 +28,9 @@ type Process struct {
 // retries with a copy of it.
 func Start(cmd *exec.Cmd, s Spec) (*Process, error) {
 	attr := &syscall.SysProcAttr{Setpgid: true}
+	if s.UID != 0 {
+		attr.Credential = &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: []uint32{}}
+	}
 	if s.NetworkNone {
 		if os.Geteuid() != 0 {
 			return nil, ErrNetworkNeedsRoot

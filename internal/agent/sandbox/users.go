@@ -1,0 +1,61 @@
+package sandbox
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+)
+
+// Task users: when the agent runs as root, each running attempt's command
+// runs as its own unprivileged uid (and gid) from a range no account of the
+// machine uses, so that attempts cannot read each other's working
+// directories, and files of root (the control plane's data, the KEK) are
+// closed to them. Being numbers only, they need no /etc/passwd entries.
+const (
+	TaskUIDBase  = 2_000_000_000 // far above the ranges distributions and user namespaces hand out
+	TaskUIDCount = 65536
+)
+
+// ErrNoTaskUser is Take's answer when every task uid is in use.
+var ErrNoTaskUser = errors.New("every task user id is in use")
+
+// Users hands out task uids, one per running attempt. Uids are picked at
+// random among the free ones, so that an agent host restarted while
+// commands ran (whose uids it no longer knows) is unlikely to give a
+// leftover's uid to a new attempt before the leftover is killed.
+type Users struct {
+	lo, n uint32
+	mu    sync.Mutex
+	used  map[uint32]bool
+}
+
+// NewUsers hands out uids lo to lo+n-1.
+func NewUsers(lo, n uint32) *Users {
+	return &Users{lo: lo, n: n, used: map[uint32]bool{}}
+}
+
+// Range is the first and last uid handed out.
+func (u *Users) Range() (lo, hi uint32) { return u.lo, u.lo + u.n - 1 }
+
+// Take reserves a free uid.
+func (u *Users) Take() (uint32, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if uint32(len(u.used)) >= u.n {
+		return 0, ErrNoTaskUser
+	}
+	for {
+		uid := u.lo + rand.Uint32N(u.n)
+		if !u.used[uid] {
+			u.used[uid] = true
+			return uid, nil
+		}
+	}
+}
+
+// Release frees a uid once its command and everything it left are gone.
+func (u *Users) Release(uid uint32) {
+	u.mu.Lock()
+	delete(u.used, uid)
+	u.mu.Unlock()
+}
