@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,11 +39,15 @@ const (
 
 // HostOptions configure ServeHost.
 type HostOptions struct {
-	Root    string
-	Agent   Options       // for every attempt (Logger is per attempt: its agent.log)
-	Idle    time.Duration // exit after this long with no attempt and no request (5m)
-	Version string        // reported by /hello: a driver replaces a host of another version
-	Logger  *slog.Logger  // the host's own log (stderr)
+	Root  string
+	Agent Options       // for every attempt (Logger is per attempt: its agent.log)
+	Idle  time.Duration // exit after this long with no attempt and no request (5m)
+	// Keep and KeepFailed are how long a finished attempt's directory
+	// stays once its agent delivered everything: successes (1h), others
+	// (24h, for people to look at).
+	Keep, KeepFailed time.Duration
+	Version          string       // reported by /hello: a driver replaces a host of another version
+	Logger           *slog.Logger // the host's own log (stderr)
 }
 
 // HostHello is the host's answer to GET /hello.
@@ -81,6 +86,12 @@ type host struct {
 func ServeHost(ctx context.Context, o HostOptions) int {
 	if o.Idle <= 0 {
 		o.Idle = 5 * time.Minute
+	}
+	if o.Keep <= 0 {
+		o.Keep = time.Hour
+	}
+	if o.KeepFailed <= 0 {
+		o.KeepFailed = 24 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -129,13 +140,18 @@ func ServeHost(ctx context.Context, o HostOptions) int {
 
 	tick := time.NewTicker(min(o.Idle/4, time.Second))
 	defer tick.Stop()
+	lastSweep := time.Time{}
 	for !h.shouldExit() {
 		select {
 		case <-ctx.Done():
 			h.drain("context ended")
 		case s := <-sigs:
 			h.drain("signal " + s.String())
-		case <-tick.C:
+		case now := <-tick.C:
+			if now.Sub(lastSweep) >= min(o.Keep, time.Minute) {
+				h.sweep(now)
+				lastSweep = now
+			}
 		}
 	}
 	h.drain("exiting")
@@ -311,7 +327,8 @@ func writeHostJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // RunHost runs the agent host of root with options from the environment
-// (KOYA_AGENT_* as for Run, and KOYA_AGENT_HOST_IDLE) and returns the
+// (KOYA_AGENT_* as for Run, and KOYA_AGENT_HOST_IDLE, KOYA_AGENT_KEEP,
+// KOYA_AGENT_KEEP_FAILED) and returns the
 // process exit code.
 func RunHost(ctx context.Context, root, version string) int {
 	o := HostOptions{Root: root, Version: version}
@@ -319,8 +336,13 @@ func RunHost(ctx context.Context, root, version string) int {
 	if o.Agent, err = OptionsFromEnv(); err == nil {
 		// The host's default: see Options.NoFsync.
 		o.Agent.NoFsync = os.Getenv("KOYA_AGENT_FSYNC") == "" || o.Agent.NoFsync
-		if s := os.Getenv("KOYA_AGENT_HOST_IDLE"); s != "" {
-			o.Idle, err = time.ParseDuration(s)
+		for name, d := range map[string]*time.Duration{"KOYA_AGENT_HOST_IDLE": &o.Idle,
+			"KOYA_AGENT_KEEP": &o.Keep, "KOYA_AGENT_KEEP_FAILED": &o.KeepFailed} {
+			if s := os.Getenv(name); s != "" && err == nil {
+				if *d, err = time.ParseDuration(s); err != nil {
+					err = fmt.Errorf("%s: %v", name, err)
+				}
+			}
 		}
 	}
 	if err != nil {

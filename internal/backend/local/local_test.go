@@ -280,3 +280,34 @@ func TestHostOfAnotherVersionIsReplaced(t *testing.T) {
 		t.Errorf("status of the old host's attempt: %+v %v", st, err)
 	}
 }
+
+// The agent host removes the directories of delivered attempts once they
+// are older than KOYA_AGENT_KEEP (successes) or KOYA_AGENT_KEEP_FAILED;
+// running attempts stay.
+func TestHostSweepsFinishedAttempts(t *testing.T) {
+	srv := backendtest.NewFakeServer(t)
+	root := filepath.Join(t.TempDir(), "attempts")
+	t.Cleanup(func() { waitAgents(t, root) })
+	env := append(append([]string(nil), testEnv...), "KOYA_AGENT_KEEP=1s", "KOYA_AGENT_KEEP_FAILED=1h")
+	d, err := local.New(local.Options{Root: root, AgentPath: agentBin, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.New(d)
+	ctx := context.Background()
+	for _, m := range []*v1.TaskManifest{srv.Manifest("ok", "true"), srv.Manifest("bad", "false"), srv.Manifest("long", "sleep", "4")} {
+		if _, err := b.Start(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.WaitExit(t, "ok", 10*time.Second)
+	srv.WaitExit(t, "bad", 10*time.Second)
+	gone := func(id string) bool { _, err := os.Stat(filepath.Join(root, id)); return os.IsNotExist(err) }
+	if !backendtest.Eventually(10*time.Second, func() bool { return gone("ok") }) {
+		t.Fatal("the succeeded attempt's directory is still there")
+	}
+	if gone("bad") || gone("long") {
+		t.Errorf("a failed (kept 1h) or running attempt's directory was removed")
+	}
+	srv.WaitExit(t, "long", 20*time.Second)
+}
