@@ -61,6 +61,17 @@ func Open(ctx context.Context, path string) (store.Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "sqlite: create the directory of %s: %v", path, err)
 	}
+	// The database is its owner's only (SQLite would make it 0644), and
+	// SQLite gives its -wal and -shm files the database's mode: the data
+	// directory may be traversable by task users (see backend/local).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		err = f.Chmod(0o600)
+		f.Close()
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "sqlite: create %s: %v", path, err)
+	}
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
 	q.Set("_busy_timeout", strconv.Itoa(int(busyTimeout/time.Millisecond)))

@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/sqlite"
 	"github.com/koya-dev/koya/internal/store/sqlstore"
@@ -141,5 +142,27 @@ VALUES ('t1', 'h1', 'alice', 0, '', '', NULL, 0, 3), ('t2', 'h2', 'alice', 1, 'p
 	}
 	if tok.Description != "" || tok.Subject != "alice" {
 		t.Fatalf("token after migration = %+v", tok)
+	}
+}
+
+// The database and its WAL files are readable by their owner only.
+func TestFilesArePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "koya.db")
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutProject(context.Background(), v1.Project{Metadata: v1.ObjectMeta{Name: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(p), fi.Mode().Perm())
+		}
 	}
 }
