@@ -85,11 +85,21 @@ func (p Plan) Empty() bool {
 
 // MakePlan decides what to do next for the run in snap at time now.
 func MakePlan(snap Snapshot, now time.Time) Plan {
-	p := planner{snap: snap, now: now, byName: map[string]*store.Step{}}
+	// Indexes built once: a pass looks steps up by name for every step,
+	// which must not cost the number of steps each time (workflows of
+	// hundreds of steps).
+	p := planner{snap: snap, now: now, byName: make(map[string]*store.Step, len(snap.Steps)),
+		defs: make(map[string]*v1.Step, len(snap.Run.Spec.Steps)), needs: make(map[string][]string, len(snap.Run.Spec.Steps)),
+		phases: make(map[string]v1.Phase, len(snap.Steps))}
+	for i := range snap.Run.Spec.Steps {
+		def := &snap.Run.Spec.Steps[i]
+		p.defs[def.Name], p.needs[def.Name] = def, def.Needs
+	}
 	for i := range snap.Steps {
 		s := snap.Steps[i]
 		p.steps = append(p.steps, &s)
 		p.byName[s.Name] = &s
+		p.phases[s.Name] = s.Phase
 	}
 	return p.plan()
 }
@@ -99,6 +109,9 @@ type planner struct {
 	now     time.Time
 	steps   []*store.Step
 	byName  map[string]*store.Step
+	defs    map[string]*v1.Step // the spec's steps by name
+	needs   map[string][]string // each step's needs
+	phases  map[string]v1.Phase // each step's phase, kept by setStep
 	changed map[string]bool
 	again   bool // plan again now: a step could expand once outputs are loaded
 	out     Plan
@@ -147,6 +160,7 @@ func (p *planner) setStep(s *store.Step, phase v1.Phase, msg string) {
 	}
 	s.Phase = phase
 	s.Message = msg
+	p.phases[s.Name] = phase
 	if phase == v1.Running && s.StartedAt == nil {
 		s.StartedAt = ptr(p.now)
 	}
@@ -192,7 +206,7 @@ func (p *planner) expandSteps() {
 		if s.Expanded || s.Phase.Done() {
 			continue
 		}
-		def := stepDef(p.snap.Run.Spec, s.Name)
+		def := p.defs[s.Name]
 		if def == nil {
 			p.setStep(s, v1.Failed, "step missing from the run's workflow spec")
 			continue
@@ -211,7 +225,7 @@ func (p *planner) expandSteps() {
 			p.again = true
 			continue
 		}
-		tasks, skip, err := expandStep(p.snap.Run, def, p.snap.Outputs, p.stepPhases())
+		tasks, skip, err := expandStep(p.snap.Run, def, p.snap.Outputs, p.phases)
 		switch {
 		case err != nil:
 			p.setStep(s, v1.Failed, err.Error())
@@ -242,12 +256,8 @@ func (p *planner) expandSteps() {
 // outputsLoaded reports whether the snapshot holds the outputs of every
 // step that step depends on (steps that declare none need no loading).
 func (p *planner) outputsLoaded(step string) bool {
-	needs := map[string][]string{}
-	for _, s := range p.snap.Run.Spec.Steps {
-		needs[s.Name] = s.Needs
-	}
-	for _, n := range upstream(needs, step) {
-		if _, ok := p.snap.Outputs[n]; !ok && len(stepDef(p.snap.Run.Spec, n).Outputs) > 0 {
+	for _, n := range upstream(p.needs, step) {
+		if _, ok := p.snap.Outputs[n]; !ok && len(p.defs[n].Outputs) > 0 {
 			return false
 		}
 	}
@@ -270,14 +280,6 @@ func (p *planner) needsDone(def *v1.Step) (bool, string) {
 	return true, blocker
 }
 
-func (p *planner) stepPhases() map[string]v1.Phase {
-	m := make(map[string]v1.Phase, len(p.steps))
-	for _, s := range p.steps {
-		m[s.Name] = s.Phase
-	}
-	return m
-}
-
 // startTasks starts due Pending tasks within the engine's capacity, the
 // run's parallelism and each step's parallelism.
 func (p *planner) startTasks() {
@@ -297,7 +299,7 @@ func (p *planner) startTasks() {
 			continue
 		}
 		pending += p.snap.Counts[s.Name][v1.Pending]
-		def := stepDef(p.snap.Run.Spec, s.Name)
+		def := p.defs[s.Name]
 		stepCap := capacity
 		if def.Parallelism > 0 {
 			stepCap = min(stepCap, def.Parallelism-activeByStep[s.Name])

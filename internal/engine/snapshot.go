@@ -35,9 +35,13 @@ func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity i
 	}
 	snap.Ready = map[string][]store.Task{}
 	snap.Outputs = map[string][]map[string]v1.Output{}
-	done := map[string]bool{}
+	done := make(map[string]bool, len(snap.Steps))
 	for _, s := range snap.Steps {
 		done[s.Name] = s.Phase.Done()
+	}
+	needs := make(map[string][]string, len(run.Spec.Steps))
+	for _, s := range run.Spec.Steps {
+		needs[s.Name] = s.Needs
 	}
 	for _, s := range snap.Steps {
 		switch {
@@ -53,7 +57,7 @@ func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity i
 				return snap, err
 			}
 		case !s.Expanded && !s.Phase.Done() && !run.CancelRequested:
-			if err := loadNeededOutputs(ctx, q, run, s.Name, done, snap.Outputs); err != nil {
+			if err := loadNeededOutputs(ctx, q, run, s.Name, needs, done, snap.Outputs); err != nil {
 				return snap, err
 			}
 		}
@@ -64,11 +68,7 @@ func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity i
 // loadNeededOutputs loads the outputs of every step that step depends on,
 // directly or not, once its direct needs are done (the only time expansion
 // can use them).
-func loadNeededOutputs(ctx context.Context, q store.Querier, run store.Run, step string, done map[string]bool, into map[string][]map[string]v1.Output) error {
-	needs := map[string][]string{}
-	for _, s := range run.Spec.Steps {
-		needs[s.Name] = s.Needs
-	}
+func loadNeededOutputs(ctx context.Context, q store.Querier, run store.Run, step string, needs map[string][]string, done map[string]bool, into map[string][]map[string]v1.Output) error {
 	for _, n := range needs[step] {
 		if !done[n] {
 			return nil
