@@ -16,6 +16,7 @@ CMD=("${@:-true}")
 yaml_cmd=$(printf '"%s", ' "${CMD[@]}"); yaml_cmd="[${yaml_cmd%, }]"
 
 work=$(mktemp -d)
+chmod 711 "$work" # tasks run as unprivileged users (when root) and pass through it
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/koya" ./cmd/koya
 export KOYA_CONFIG="$work/config.yaml" HOME="$work"

@@ -12,6 +12,11 @@ export PATH="/usr/bin:$PATH"
 
 work=${KOYA_DEMO_DIR:-$(mktemp -d -t koya-demo-XXXX)}
 mkdir -p "$work"
+# As root, koya runs each step as an unprivileged user of its own: it
+# passes through $work to its working directory, and reads the step
+# scripts from a copy it may read (the checkout may be under /root).
+chmod 711 "$work"
+rm -rf "$work/steps" && cp -r "$root/examples/model-builder/steps" "$work/steps" && chmod -R a+rX "$work/steps"
 echo "== building koya"
 CGO_ENABLED=0 go build -o "$work/koya" ./cmd/koya
 koya() { "$work/koya" "$@"; }
@@ -29,7 +34,7 @@ koya apply -f examples/model-builder/workflow.yaml
 
 echo "== running build-model"
 set +e
-koya run build-model -p src="$root/examples/model-builder/steps" -p dataset=breast_cancer -p metric=roc_auc --follow | tee "$work/run.out"
+koya run build-model -p src="$work/steps" -p dataset=breast_cancer -p metric=roc_auc --follow | tee "$work/run.out"
 status=${PIPESTATUS[0]}
 set -e
 run=$(koya get runs -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["metadata"]["name"])')

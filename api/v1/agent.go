@@ -31,7 +31,9 @@ type TaskManifest struct {
 	Timeout   Duration          `json:"timeout,omitempty"`
 	Resources Resources         `json:"resources,omitzero"`
 	Network   string            `json:"network,omitempty"`
-	Secrets   []string          `json:"secrets,omitempty"`
+	// Secrets names the project secrets the agent fetches before the
+	// command starts (never their values: those are asked for by token).
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // InputSpec places artifacts at Path: one artifact as a file or directory,
@@ -88,6 +90,19 @@ type AgentLogLine struct {
 	Stream string    `json:"stream"`
 	Time   time.Time `json:"time"`
 	Text   string    `json:"text"`
+}
+
+// AgentSecrets is the answer of GET /api/v1/agent/attempts/{id}/secrets:
+// the values of exactly the secrets the attempt's step lists.
+type AgentSecrets struct {
+	Secrets []AgentSecret `json:"secrets"`
+}
+
+// AgentSecret is one secret's value (base64 in JSON: values are bytes).
+type AgentSecret struct {
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+	Value   []byte `json:"value"`
 }
 
 // RawJSON is a helper alias for free JSON values in documents.

@@ -28,6 +28,11 @@ func TestKillNineDuringRun(t *testing.T) {
 	}
 	h := newHarness(t)
 	side := t.TempDir() // each step appends one line to side/<step>: the execution count
+	// Steps may run as unprivileged task users (tests as root): the
+	// directory is theirs to write in (sticky, like /tmp).
+	if err := os.Chmod(side, 0o1777); err != nil {
+		t.Fatal(err)
+	}
 
 	var wf strings.Builder
 	wf.WriteString("apiVersion: koya.dev/v1\nkind: Workflow\nmetadata: {name: fifty}\nspec:\n  steps:\n")
@@ -93,6 +98,13 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, bin: koyaBinary(t), dir: t.TempDir(), addr: freeAddr(t)}
+	// Tasks (unprivileged users when tests run as root) pass through the
+	// data directory's parents, as they would through /var/lib.
+	for _, d := range []string{h.dir, filepath.Dir(h.dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.env = append(os.Environ(), "HOME="+h.dir, "KOYA_CONFIG="+filepath.Join(h.dir, "config.yaml"),
 		"KOYA_SERVER=", "KOYA_TOKEN=", "KOYA_PROJECT=")
 	h.start()

@@ -4,11 +4,12 @@
 //
 // It works in the attempt directory (the manifest's directory; the user
 // command runs in manifest.WorkDir relative to it, or in it): it fetches
-// the inputs, runs the command in its own process group (in a fresh
-// network namespace for network: none, under memory and CPU limits as far
-// as the machine allows, see package sandbox), streams its output as log
-// lines, enforces the timeout, honours cancellation (ack.Cancel, SIGTERM,
-// the cancel file), uploads the outputs and reports a typed exit.
+// the step's secrets and the inputs, runs the command in its own process
+// group (in a fresh network namespace for network: none, under memory and
+// CPU limits as far as the machine allows, see package sandbox), streams
+// its output as log lines (secret values masked, see redact.go), enforces
+// the timeout, honours cancellation (ack.Cancel, SIGTERM, the cancel
+// file), uploads the outputs and reports a typed exit.
 //
 // Every event and log line goes to the outbox on disk before it is sent
 // and is sent in order, with retries, until acknowledged: the control
@@ -20,7 +21,8 @@
 //
 // The user command gets the agent's environment (which drivers keep free
 // of the control plane's secrets) without KOYA_AGENT_* tunables, then
-// manifest.Env, then KOYA_PROJECT, KOYA_RUN, KOYA_STEP, KOYA_INDEX,
+// manifest.Env, then the step's secrets (NAME and KOYA_SECRET_FILE_<NAME>,
+// see secrets.go), then KOYA_PROJECT, KOYA_RUN, KOYA_STEP, KOYA_INDEX,
 // KOYA_ATTEMPT (the attempt number), KOYA_ATTEMPT_ID, KOYA_INPUTS and
 // KOYA_OUTPUTS (JSON objects from name to absolute path), and
 // KOYA_INPUT_<NAME> / KOYA_OUTPUT_<NAME> per input and output. Never the
@@ -60,6 +62,9 @@ type Options struct {
 	BatchEvery time.Duration // log lines are sent this often (200ms)
 	BackoffMin time.Duration // first retry delay (200ms)
 	BackoffMax time.Duration // retry delay cap (10s)
+	// SecretDir is where the step's secrets are written as files
+	// (/dev/shm); it must be memory-backed (tmpfs), or there are no files.
+	SecretDir  string
 	HTTPClient *http.Client
 	Logger     *slog.Logger     // the agent's own log (stderr)
 	Clock      func() time.Time // event and log times
@@ -71,6 +76,9 @@ type Options struct {
 	// an fsync costs a millisecond of CPU there); KOYA_AGENT_FSYNC=true
 	// or false overrides.
 	NoFsync bool
+	// Users, when set (the agent host as root), runs each command as a
+	// task user of its own; see isolate.go.
+	Users *sandbox.Users
 	// Signals makes SIGTERM and SIGINT cancel the attempt (a second one
 	// stops delivery: the agent exits once the command is gone, leaving
 	// the outbox for a restart).
@@ -97,6 +105,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.SecretDir == "" {
+		// A tmpfs on Linux hosts and in containers (Docker, Podman and
+		// Kubernetes give each container its own).
+		o.SecretDir = "/dev/shm"
 	}
 	return o
 }
@@ -156,6 +169,9 @@ type attempt struct {
 	ob   *outbox
 	cl   *client
 	del  *deliverer
+	// red masks the step's secrets in log lines; set before the command
+	// starts (nil: no secrets).
+	red *redactor
 
 	cancelOnce sync.Once
 	cancelled  chan struct{}
@@ -204,7 +220,11 @@ func openAttempt(manifestPath string, opts Options) (*attempt, error) {
 		unlock()
 		return nil, fmt.Errorf("opening the outbox: %w", err)
 	}
-	a := &attempt{m: m, dir: dir, work: workDir(dir, m.WorkDir), opts: opts, log: log, ob: ob,
+	wd := m.WorkDir
+	if opts.Users != nil && (wd == "" || filepath.IsLocal(wd)) {
+		wd = filepath.Join(WorkDirName, wd) // see isolate.go
+	}
+	a := &attempt{m: m, dir: dir, work: workDir(dir, wd), opts: opts, log: log, ob: ob,
 		cl: newClient(m.Server, m.Token, m.AttemptID, opts.HTTPClient), cancelled: make(chan struct{}), unlock: unlock}
 	a.del = newDeliverer(ob, a.cl, opts, log, a.cancel)
 	return a, nil
@@ -321,6 +341,9 @@ func (a *attempt) heartbeats() func() {
 // outcome is the attempt's exit: read back after a restart, or made by
 // running the command, then completed by uploading the outputs.
 func (a *attempt) outcome(runCtx, ctx context.Context) v1.Exit {
+	if len(a.m.Secrets) > 0 {
+		removeSecretFiles(a.opts.SecretDir, a.m.AttemptID) // left by an agent that died
+	}
 	exit, ok, err := ReadResult(a.dir)
 	if err != nil {
 		a.log.Error("reading result.json", "err", err)
@@ -356,7 +379,7 @@ func (a *attempt) outcome(runCtx, ctx context.Context) v1.Exit {
 
 // system logs a line of the agent's own in the task's log.
 func (a *attempt) system(format string, args ...any) {
-	if err := a.ob.logLine("system", fmt.Sprintf(format, args...)); err != nil {
+	if err := a.ob.logLine("system", a.red.redact(fmt.Sprintf(format, args...))); err != nil {
 		a.log.Error("recording a log line", "err", err)
 	}
 }

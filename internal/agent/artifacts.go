@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -161,14 +162,14 @@ func (a *attempt) uploadOutputs(ctx context.Context) error {
 		if a.ob.hasOutput(name) {
 			continue
 		}
-		p := filepath.Join(a.work, a.m.Outputs[name])
-		st, err := os.Stat(p)
+		rel := filepath.Clean(a.m.Outputs[name])
+		st, err := statOutput(a.work, rel)
 		if err != nil {
 			return fmt.Errorf("output %s: %v", name, err)
 		}
 		var out v1.Output
 		err = retry(ctx, a.opts, a.log, "uploading output "+name, func(ctx context.Context) error {
-			body, err := openOutput(p, st.IsDir())
+			body, err := openOutput(a.work, rel, st.IsDir())
 			if err != nil {
 				return err
 			}
@@ -187,12 +188,37 @@ func (a *attempt) uploadOutputs(ctx context.Context) error {
 	return nil
 }
 
+// Outputs are read through an os.Root of the working directory: a link
+// the command left there (or swaps in while the agent reads) cannot make
+// the agent, which may be root, read anything outside it.
+
+func statOutput(work, rel string) (fs.FileInfo, error) {
+	root, err := os.OpenRoot(work)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.Stat(rel)
+}
+
 // openOutput is a file's content, or a directory as a tar stream.
-func openOutput(p string, dir bool) (io.ReadCloser, error) {
+func openOutput(work, rel string, dir bool) (io.ReadCloser, error) {
+	root, err := os.OpenRoot(work)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
 	if !dir {
-		return os.Open(p)
+		return root.Open(rel)
+	}
+	sub, err := root.OpenRoot(rel)
+	if err != nil {
+		return nil, err
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw, p)) }()
+	go func() {
+		defer sub.Close()
+		pw.CloseWithError(writeTar(pw, sub))
+	}()
 	return pr, nil
 }

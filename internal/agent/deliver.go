@@ -93,7 +93,11 @@ func (d *deliverer) linger(ctx context.Context) {
 const lingerFor = 10 * time.Millisecond
 
 // flush sends everything pending; false when the control plane failed.
+// Events are sent up to the last one there was before the log lines were
+// read: the exit is recorded after the command's last line, so a task's
+// lines always reach the control plane before its exit does.
 func (d *deliverer) flush(ctx context.Context) bool {
+	upTo := d.ob.events.last()
 	for {
 		recs, err := d.ob.logs.pending(maxLinesPerPost, maxBytesPerPost)
 		if err != nil {
@@ -118,6 +122,9 @@ func (d *deliverer) flush(ctx context.Context) bool {
 		if err != nil {
 			d.log.Error("reading the event outbox", "err", err)
 			return false
+		}
+		for len(recs) > 0 && recs[len(recs)-1].Seq > upTo {
+			recs = recs[:len(recs)-1] // newer than the log lines sent: next flush
 		}
 		if len(recs) == 0 {
 			return true

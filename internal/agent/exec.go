@@ -23,7 +23,7 @@ import (
 // (result.json is written by the caller).
 func (a *attempt) execute(ctx context.Context) v1.Exit {
 	fail := func(format string, args ...any) v1.Exit {
-		msg := fmt.Sprintf(format, args...)
+		msg := a.red.redact(fmt.Sprintf(format, args...))
 		a.system("%s", msg)
 		return v1.Exit{Code: -1, Error: msg}
 	}
@@ -47,6 +47,16 @@ func (a *attempt) execute(ctx context.Context) v1.Exit {
 	if err := os.MkdirAll(a.work, 0o755); err != nil {
 		return fail("working directory: %v", err)
 	}
+	// Secrets first: a missing one fails the attempt before any download.
+	sec, err := a.fetchSecrets(ctx)
+	if a.isCancelled() {
+		return v1.Exit{Code: -1, Error: ErrCancelled}
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer sec.remove()
+	a.red = sec.red
 	inputs, err := a.fetchInputs(ctx)
 	if a.isCancelled() {
 		return v1.Exit{Code: -1, Error: ErrCancelled}
@@ -61,10 +71,21 @@ func (a *attempt) execute(ctx context.Context) v1.Exit {
 			return fail("output %s: %v", name, err)
 		}
 	}
-	exit, err := a.runCommand(spec, a.env(inputs, outputs))
+	release, err := a.taskUser(&spec, sec.dir)
+	if err != nil {
+		return fail("task user: %v", err)
+	}
+	defer release()
+	env := a.env(inputs, outputs, sec.env)
+	if spec.UID != 0 {
+		// The agent's HOME is root's and closed to the task user.
+		env = setEnv(env, "HOME", a.work)
+	}
+	exit, err := a.runCommand(spec, env)
 	if err != nil {
 		return fail("%v", err)
 	}
+	exit.Error = a.red.redact(exit.Error) // it names the command, which may hold a value
 	if ExitOK(exit) {
 		if missing := missingOutputs(a.m.Outputs, outputs); missing != "" {
 			exit.Error = "outputs not produced: " + missing
@@ -138,7 +159,7 @@ func (a *attempt) runCommand(spec sandbox.Spec, env []string) (v1.Exit, error) {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			splitLines(s.r, func(line string) {
+			splitLines(s.r, a.red, func(line string) {
 				if err := a.ob.logLine(s.name, line); err != nil {
 					a.log.Error("recording a log line", "err", err)
 				}
@@ -238,8 +259,9 @@ func missingOutputs(decl, paths map[string]string) string {
 	return strings.Join(missing, ", ")
 }
 
-// env is the command's environment; see the package comment.
-func (a *attempt) env(inputs, outputs map[string]string) []string {
+// env is the command's environment; see the package comment. A step's
+// secret wins over a variable of the same name in its env.
+func (a *attempt) env(inputs, outputs, secrets map[string]string) []string {
 	vars := map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -248,6 +270,9 @@ func (a *attempt) env(inputs, outputs map[string]string) []string {
 		}
 	}
 	for k, v := range a.m.Env {
+		vars[k] = v
+	}
+	for k, v := range secrets {
 		vars[k] = v
 	}
 	ins, _ := json.Marshal(inputs)
@@ -270,6 +295,19 @@ func (a *attempt) env(inputs, outputs map[string]string) []string {
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
+	sort.Strings(env)
+	return env
+}
+
+// setEnv sets k in a sorted KEY=value list.
+func setEnv(env []string, k, v string) []string {
+	for i, kv := range env {
+		if key, _, _ := strings.Cut(kv, "="); key == k {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	env = append(env, k+"="+v)
 	sort.Strings(env)
 	return env
 }

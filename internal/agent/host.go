@@ -103,6 +103,9 @@ func ServeHost(ctx context.Context, o HostOptions) int {
 		o.Agent.HTTPClient = newHTTPClient(64)
 	}
 	log := o.Logger.With("root", o.Root)
+	if err := useTaskUsers(&o.Agent); err != nil {
+		log.Warn("the cloud metadata addresses are not blocked for tasks", "err", err)
+	}
 	unlock, err := sandbox.LockFile(filepath.Join(o.Root, HostLock), false)
 	if errors.Is(err, sandbox.ErrLocked) {
 		log.Info("another agent host serves this root")

@@ -11,7 +11,7 @@ func TestSplitLines(t *testing.T) {
 	straddle := strings.Repeat("b", MaxLine-1) + "€" + "c"
 	in := "one\r\ntwo\n\n" + long + "\n" + straddle + "\nlast"
 	var got []string
-	splitLines(strings.NewReader(in), func(s string) { got = append(got, s) })
+	splitLines(strings.NewReader(in), nil, func(s string) { got = append(got, s) })
 	want := []string{"one", "two", "", strings.Repeat("a", MaxLine), "aaaaaaaaaa",
 		strings.Repeat("b", MaxLine-1), "€c", "last"}
 	if len(got) != len(want) {

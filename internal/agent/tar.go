@@ -12,13 +12,9 @@ import (
 
 // writeTar writes the tree under root as a tar stream with relative names.
 // Symbolic links are stored as links, never followed.
-func writeTar(w io.Writer, root string) error {
+func writeTar(w io.Writer, root *os.Root) error {
 	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
+	err := fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil || rel == "." {
 			return err
 		}
@@ -28,7 +24,7 @@ func writeTar(w io.Writer, root string) error {
 		}
 		var link string
 		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
+			if link, err = root.Readlink(rel); err != nil {
 				return err
 			}
 		}
@@ -50,7 +46,7 @@ func writeTar(w io.Writer, root string) error {
 		if !info.Mode().IsRegular() {
 			return nil
 		}
-		f, err := os.Open(p)
+		f, err := root.Open(rel)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package agent
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,7 +16,10 @@ func TestTarRoundTrip(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(src, "top"), []byte("top"), 0o755))
 	must(t, os.Symlink("top", filepath.Join(src, "link")))
 	var buf bytes.Buffer
-	must(t, writeTar(&buf, src))
+	root, err := os.OpenRoot(src)
+	must(t, err)
+	defer root.Close()
+	must(t, writeTar(&buf, root))
 	dst := filepath.Join(t.TempDir(), "out")
 	must(t, extractTar(&buf, dst))
 	if b, _ := os.ReadFile(filepath.Join(dst, "a", "b", "f.txt")); string(b) != "deep" {
@@ -60,5 +64,31 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An output that is (or holds) a link out of the working directory is not
+// read through it: the agent may be root, the command not.
+func TestOutputsStayInTheWorkingDirectory(t *testing.T) {
+	work, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	must(t, os.WriteFile(secret, []byte("root only"), 0o600))
+	must(t, os.Symlink(secret, filepath.Join(work, "out.txt")))
+	must(t, os.MkdirAll(filepath.Join(work, "dir"), 0o755))
+	must(t, os.Symlink(outside, filepath.Join(work, "dirlink")))
+	if _, err := statOutput(work, "out.txt"); err == nil {
+		t.Error("stat followed a link out of the working directory")
+	}
+	if r, err := openOutput(work, "out.txt", false); err == nil {
+		b, _ := io.ReadAll(r)
+		r.Close()
+		t.Errorf("read %q through a link out of the working directory", b)
+	}
+	if r, err := openOutput(work, "dirlink", true); err == nil {
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if bytes.Contains(b, []byte("root only")) {
+			t.Error("a directory output read through a link out of the working directory")
+		}
 	}
 }

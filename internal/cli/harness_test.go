@@ -38,6 +38,13 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dir := t.TempDir()
+	// Tasks (unprivileged users when tests run as root) pass through the
+	// data directory's parents, as they would through /var/lib.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "config.yaml"), logs: &syncBuffer{}, stopped: make(chan int, 1)}
 	t.Setenv("HOME", dir)
 	t.Setenv("KOYA_CONFIG", h.config)

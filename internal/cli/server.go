@@ -15,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/agent"
 	"github.com/koya-dev/koya/internal/backend"
 	"github.com/koya-dev/koya/internal/backend/local"
 	"github.com/koya-dev/koya/internal/backend/mock"
@@ -69,7 +70,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:7070", "address to listen on")
-	f.StringVar(&o.dataDir, "data-dir", "~/.koya/data", "directory for the embedded database, artifacts and local attempts")
+	f.StringVar(&o.dataDir, "data-dir", "", "directory for the embedded database, artifacts and local attempts (default: ~/.koya/data; as root /var/lib/koya, which tasks, run as unprivileged users, can pass through)")
 	f.StringVar(&o.db, "db", "", "database: a SQLite file path or postgres://... (default: <data-dir>/koya.db)")
 	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
 	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local or mock")
@@ -116,12 +117,26 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.dataDir == "" {
+		o.dataDir = "~/.koya/data"
+		if os.Geteuid() == 0 {
+			o.dataDir = "/var/lib/koya"
+		}
+	}
 	dataDir, err := expandHome(o.dataDir)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return errs.Wrap(errs.Invalid, err, "cannot create the data directory %s: %v", dataDir, err)
+	}
+	if agent.TaskUsers() {
+		// Tasks pass through it to their working directories (traversable,
+		// not listable); the database, objects and attempts' files in it
+		// stay closed to them.
+		if err := os.Chmod(dataDir, 0o711); err != nil {
+			return errs.Wrap(errs.Invalid, err, "data directory %s: %v", dataDir, err)
+		}
 	}
 	if o.db == "" {
 		o.db = filepath.Join(dataDir, "koya.db")
@@ -134,11 +149,6 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	defer st.Close()
-	objs, err := objects.Open(ctx, o.objects)
-	if err != nil {
-		return err
-	}
-	defer objs.Close()
 	if o.kek == "" {
 		path, err := localkek.DefaultPath()
 		if err != nil {
@@ -151,6 +161,11 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	keyring := keys.NewKeyring(kek, server.KeysetStore(st), keys.Options{})
+	objs, err := objects.Open(ctx, o.objects, keyring)
+	if err != nil {
+		return err
+	}
+	defer objs.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -188,6 +203,11 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	defer func() { // before the store closes: moving data between keys uses it
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = srv.Stop(stopCtx)
+	}()
 	if err := bootstrap(ctx, st, localURL, o.contextName, log); err != nil {
 		return err
 	}

@@ -7,12 +7,15 @@
 //	KEK (a local key file, or a Vault/OpenBao transit key; never stored by koya)
 //	 └─ per project: one tink AEAD keyset (AES256_GCM) and one StreamingAEAD
 //	    keyset (AES256_GCM_HKDF_4KB), persisted only wrapped by the KEK
-//	     └─ data: small values (secrets, metadata) with the AEAD keyset;
-//	        artifacts, logs and files as streams with the StreamingAEAD keyset
+//	     └─ data: small values (secrets, log lines) with the AEAD keyset;
+//	        artifacts and files as streams with the StreamingAEAD keyset
+//	 └─ per project: one naming key (HMAC-SHA256 PRF keyset), for MAC:
+//	    keyed digests that name content-addressed objects
 //
-// The two keysets of a project always hold the same key ids: a "key" of a
-// project is one AEAD key and one streaming key created together, rotated,
-// disabled and listed together under one id.
+// The two data keysets of a project always hold the same key ids: a "key"
+// of a project is one AEAD key and one streaming key created together,
+// rotated, disabled and listed together under one id. The naming key is not
+// one of them and is never rotated (see MAC).
 //
 // The wrapped form (Stored.Wrapped) binds, as associated data of the KEK, the
 // project id, which keyset it is and the key metadata (ids, creation times),
@@ -51,7 +54,8 @@
 //
 // From the database: which projects have keys, how many, their ids, creation
 // times and statuses, and the size of each wrapped keyset. From the object
-// store: the size of each object and the id of the key that encrypted it. No
+// store: the size of each object and the id of the key that encrypted it
+// (object names are MACs: they tell contents apart without revealing them). No
 // key material, no plaintext, nothing that lets one test a guess at a
 // plaintext.
 //

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
 	"github.com/tink-crypto/tink-go/v2/insecuresecretdataaccess"
+	"github.com/tink-crypto/tink-go/v2/prf/hmacprf"
 	"github.com/tink-crypto/tink-go/v2/streamingaead/aesgcmhkdf"
 
 	"github.com/koya-dev/koya/errs"
@@ -36,8 +37,8 @@ func TestDumpRevealsNoKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := rawKeys(t, p)
-	if len(raw) != 4 {
-		t.Fatalf("found %d raw keys, want 2 AEAD and 2 streaming", len(raw))
+	if len(raw) != 5 {
+		t.Fatalf("found %d raw keys, want 2 AEAD, 2 streaming and 1 naming key", len(raw))
 	}
 
 	st, err := store.GetKeyset(ctx, "p")
@@ -48,7 +49,7 @@ func TestDumpRevealsNoKeys(t *testing.T) {
 	if err := json.Unmarshal(st.Wrapped, &w); err != nil {
 		t.Fatal(err)
 	}
-	for name, blob := range map[string][]byte{"stored": st.Wrapped, "aead": w.AEAD, "stream": w.Stream, "meta": w.Meta} {
+	for name, blob := range map[string][]byte{"stored": st.Wrapped, "aead": w.AEAD, "stream": w.Stream, "prf": w.PRF, "meta": w.Meta} {
 		for _, k := range raw {
 			if bytes.Contains(blob, k) {
 				t.Errorf("the %s blob contains a raw key", name)
@@ -85,6 +86,14 @@ func rawKeys(t *testing.T, p *projectKeys) [][]byte {
 		k, ok := e.Key().(*aesgcmhkdf.Key)
 		if !ok {
 			t.Fatalf("streaming key is %T", e.Key())
+		}
+		out = append(out, k.KeyBytes().Data(insecuresecretdataaccess.Token{}))
+	}
+	for i := range p.prfH.Len() {
+		e, _ := p.prfH.Entry(i)
+		k, ok := e.Key().(*hmacprf.Key)
+		if !ok {
+			t.Fatalf("naming key is %T", e.Key())
 		}
 		out = append(out, k.KeyBytes().Data(insecuresecretdataaccess.Token{}))
 	}

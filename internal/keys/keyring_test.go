@@ -153,8 +153,8 @@ func TestKEKCalls(t *testing.T) {
 	r := keys.NewKeyring(kek, store, keys.Options{Now: clk.Now, CacheTTL: time.Minute})
 
 	ct := encrypt(t, r, "p", "secret", "s", []byte("x"))
-	if n := kek.calls.Load(); n != 2 {
-		t.Errorf("first use: %d KEK calls, want 2 (wrap both keysets)", n)
+	if n := kek.calls.Load(); n != 3 {
+		t.Errorf("first use: %d KEK calls, want 3 (wrap the two keysets and the naming key)", n)
 	}
 	for i := range 10 {
 		encrypt(t, r, "p", "secret", fmt.Sprint(i), []byte("x"))
@@ -162,8 +162,8 @@ func TestKEKCalls(t *testing.T) {
 	}
 	clk.Advance(2 * time.Minute) // the stored version is checked, but has not moved
 	mustDecrypt(t, r, "p", "secret", "s", ct, []byte("x"))
-	if n := kek.calls.Load(); n != 2 {
-		t.Errorf("after reuse: %d KEK calls, want still 2", n)
+	if n := kek.calls.Load(); n != 3 {
+		t.Errorf("after reuse: %d KEK calls, want still 3", n)
 	}
 
 	cold := keys.NewKeyring(kek, store, keys.Options{Now: clk.Now})

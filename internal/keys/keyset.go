@@ -8,6 +8,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/secretdata"
 	"github.com/tink-crypto/tink-go/v2/streamingaead"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -34,6 +35,10 @@ type projectKeys struct {
 	// streams holds one primitive per enabled key, so a stream is decrypted
 	// by the key its header names rather than by trying every key.
 	streams map[uint32]tink.StreamingAEAD
+	// prfH is the naming key of MAC (nil in keys stored before it
+	// existed; MAC adds it). It is outside the rotated keys: see MAC.
+	prfH *keyset.Handle
+	prf  *prf.Set
 }
 
 // aesGCMParams are those of tink's AES256_GCM template. They are spelled out
@@ -48,18 +53,41 @@ func aesGCMParams() (*aesgcm.Parameters, error) {
 	})
 }
 
-// newProjectKeys creates keysets holding one key.
+// newProjectKeys creates keysets holding one key, and the naming key.
 func newProjectKeys(now time.Time) (*projectKeys, error) {
-	next, _, err := addKey(keyset.NewManager(), keyset.NewManager(), nil, now)
+	prfH, err := newNamingKey()
+	if err != nil {
+		return nil, err
+	}
+	next, _, err := addKey(keyset.NewManager(), keyset.NewManager(), nil, prfH, now)
 	return next, err
 }
 
 // withNewKey returns p with one more key, made primary.
 func (p *projectKeys) withNewKey(now time.Time) (*projectKeys, uint32, error) {
-	return addKey(keyset.NewManagerFromHandle(p.aeadH), keyset.NewManagerFromHandle(p.streamH), p.meta, now)
+	return addKey(keyset.NewManagerFromHandle(p.aeadH), keyset.NewManagerFromHandle(p.streamH), p.meta, p.prfH, now)
 }
 
-func addKey(am, sm *keyset.Manager, meta []keyMeta, now time.Time) (*projectKeys, uint32, error) {
+// withNamingKey returns p with a naming key, for keys stored before MAC
+// existed.
+func (p *projectKeys) withNamingKey() (*projectKeys, error) {
+	prfH, err := newNamingKey()
+	if err != nil {
+		return nil, err
+	}
+	return fromHandles(p.aeadH, p.streamH, p.meta, prfH)
+}
+
+// newNamingKey makes the HMAC-SHA256 PRF keyset of MAC.
+func newNamingKey() (*keyset.Handle, error) {
+	h, err := keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "keys: creating the naming key")
+	}
+	return h, nil
+}
+
+func addKey(am, sm *keyset.Manager, meta []keyMeta, prfH *keyset.Handle, now time.Time) (*projectKeys, uint32, error) {
 	// The streaming manager picks an id unused in its keyset, which holds
 	// the same ids as the AEAD keyset; the AEAD key is then made with it.
 	id, err := sm.Add(streamingaead.AES256GCMHKDF4KBKeyTemplate())
@@ -88,7 +116,7 @@ func addKey(am, sm *keyset.Manager, meta []keyMeta, now time.Time) (*projectKeys
 		return nil, 0, errs.Wrap(errs.Internal, err, "keys: promoting streaming key %d", id)
 	}
 	meta = append(slices.Clip(meta), keyMeta{ID: id, Created: now.UTC()})
-	next, err := buildKeys(am, sm, meta)
+	next, err := buildKeys(am, sm, meta, prfH)
 	return next, id, err
 }
 
@@ -106,10 +134,10 @@ func (p *projectKeys) withStatus(id uint32, enable bool) (*projectKeys, error) {
 			return nil, errs.Wrap(errs.Internal, err, "keys: changing the status of key %d", id)
 		}
 	}
-	return buildKeys(am, sm, p.meta)
+	return buildKeys(am, sm, p.meta, p.prfH)
 }
 
-func buildKeys(am, sm *keyset.Manager, meta []keyMeta) (*projectKeys, error) {
+func buildKeys(am, sm *keyset.Manager, meta []keyMeta, prfH *keyset.Handle) (*projectKeys, error) {
 	ah, err := am.Handle()
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "keys: building the AEAD keyset")
@@ -118,16 +146,18 @@ func buildKeys(am, sm *keyset.Manager, meta []keyMeta) (*projectKeys, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "keys: building the streaming keyset")
 	}
-	return fromHandles(ah, sh, meta)
+	return fromHandles(ah, sh, meta, prfH)
 }
 
 // fromHandles checks the invariants tying the two keysets and their metadata
 // together (same ids, same primary, same statuses) and makes the primitives.
-func fromHandles(ah, sh *keyset.Handle, meta []keyMeta) (*projectKeys, error) {
+// prfH may be nil (keys stored before the naming key existed).
+func fromHandles(ah, sh *keyset.Handle, meta []keyMeta, prfH *keyset.Handle) (*projectKeys, error) {
 	p := &projectKeys{
 		meta:    meta,
 		aeadH:   ah,
 		streamH: sh,
+		prfH:    prfH,
 		status:  make(map[uint32]keyset.KeyStatus, ah.Len()),
 		streams: make(map[uint32]tink.StreamingAEAD, sh.Len()),
 	}
@@ -172,6 +202,11 @@ func fromHandles(ah, sh *keyset.Handle, meta []keyMeta) (*projectKeys, error) {
 		return nil, errs.Wrap(errs.Internal, err, "keys: AEAD primitive")
 	}
 	p.aead = a
+	if prfH != nil {
+		if p.prf, err = prf.NewPRFSet(prfH); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "keys: naming key primitive")
+		}
+	}
 	return p, nil
 }
 

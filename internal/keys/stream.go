@@ -114,3 +114,39 @@ func (a *authReader) Read(p []byte) (int, error) {
 	}
 	return n, notAuthentic(a.project, a.kind, a.objectID, err)
 }
+
+// Sizes of the streams NewEncryptingWriter writes (tink's
+// AES256_GCM_HKDF_4KB after koya's prefix): a 40-byte header, then 4 KiB
+// segments each ending in a 16-byte tag, the first one shortened by the
+// header. A stream never ends with an empty segment, except an empty one.
+const (
+	streamHeader  = prefixLen + 40
+	streamSegment = 4096
+	streamTag     = 16
+	firstSegment  = streamSegment - streamHeader + prefixLen // ciphertext of the first segment
+)
+
+// PlaintextSize is the length of the plaintext of a stream of n bytes made
+// by NewEncryptingWriter, so that a server can announce a length before
+// decrypting. It does not authenticate: a stream of a valid length may
+// still fail to decrypt. A length no stream has is errs.Forbidden.
+func PlaintextSize(n int64) (int64, error) {
+	m := n - streamHeader
+	bad := errs.E(errs.Forbidden, "%d bytes is not the length of an encrypted stream", n)
+	switch {
+	case m < streamTag:
+		return 0, bad
+	case m <= firstSegment:
+		return m - streamTag, nil
+	}
+	rest := m - firstSegment
+	full, part := rest/streamSegment, rest%streamSegment
+	size := firstSegment - streamTag + full*(streamSegment-streamTag)
+	if part > 0 {
+		if part <= streamTag {
+			return 0, bad
+		}
+		size += part - streamTag
+	}
+	return size, nil
+}

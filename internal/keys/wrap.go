@@ -17,15 +17,17 @@ const wrappedFormat = 1
 
 // wrapped is the layout of Stored.Wrapped: tink EncryptedKeyset messages
 // (ciphertext plus tink's clear KeysetInfo: ids, types, statuses) and the
-// key metadata, which is bound into both keysets' associated data.
+// key metadata, which is bound into every keyset's associated data. PRF,
+// the naming key of MAC, is absent from keys stored before it existed.
 type wrapped struct {
 	Format int    `json:"format"`
 	Meta   []byte `json:"meta"`
 	AEAD   []byte `json:"aead"`
 	Stream []byte `json:"stream"`
+	PRF    []byte `json:"prf,omitempty"`
 }
 
-// keysetAD binds a wrapped keyset to its project, to which of the two
+// keysetAD binds a wrapped keyset to its project, to which of the three
 // keysets it is, and to the metadata stored beside it.
 func keysetAD(project, which string, meta []byte) []byte {
 	return frame(labelKeyset, project, which, string(meta))
@@ -42,7 +44,10 @@ func (p *projectKeys) wrap(ctx context.Context, kek KEK, project string) ([]byte
 		which string
 		h     *keyset.Handle
 		dst   *[]byte
-	}{{"aead", p.aeadH, &w.AEAD}, {"stream", p.streamH, &w.Stream}} {
+	}{{"aead", p.aeadH, &w.AEAD}, {"stream", p.streamH, &w.Stream}, {"prf", p.prfH, &w.PRF}} {
+		if k.h == nil {
+			continue // no naming key yet
+		}
 		var buf bytes.Buffer
 		a := &kekAEAD{kek: kek}
 		if err := k.h.WriteWithContext(ctx, keyset.NewBinaryWriter(&buf), a, keysetAD(project, k.which, meta)); err != nil {
@@ -70,11 +75,14 @@ func unwrap(ctx context.Context, kek KEK, project string, st Stored) (*projectKe
 	if w.Format != wrappedFormat {
 		return nil, errs.E(errs.Internal, "keys of project %q are in format %d; this server reads format %d", project, w.Format, wrappedFormat)
 	}
-	var handles [2]*keyset.Handle
+	var handles [3]*keyset.Handle
 	for i, k := range []struct {
 		which string
 		b     []byte
-	}{{"aead", w.AEAD}, {"stream", w.Stream}} {
+	}{{"aead", w.AEAD}, {"stream", w.Stream}, {"prf", w.PRF}} {
+		if k.which == "prf" && len(k.b) == 0 {
+			continue // stored before the naming key existed
+		}
 		a := &kekAEAD{kek: kek}
 		h, err := keyset.ReadWithContext(ctx, keyset.NewBinaryReader(bytes.NewReader(k.b)), a, keysetAD(project, k.which, w.Meta))
 		if err != nil {
@@ -92,7 +100,7 @@ func unwrap(ctx context.Context, kek KEK, project string, st Stored) (*projectKe
 	if err := json.Unmarshal(w.Meta, &meta); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "keys of project %q: metadata is corrupt", project)
 	}
-	p, err := fromHandles(handles[0], handles[1], meta)
+	p, err := fromHandles(handles[0], handles[1], meta, handles[2])
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "keys of project %q are inconsistent", project)
 	}

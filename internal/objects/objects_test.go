@@ -13,27 +13,39 @@ import (
 	"testing"
 
 	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/keys"
+	"github.com/koya-dev/koya/internal/keys/localkek"
 )
 
 // each runs f against every driver that needs no network.
 func each(t *testing.T, f func(t *testing.T, s *Store)) {
 	t.Run("file", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "objects") // missing: Open creates it
-		s, err := Open(context.Background(), "file://"+dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		f(t, s)
+		f(t, open(t, "file://"+dir))
 	})
 	t.Run("mem", func(t *testing.T) {
-		s, err := Open(context.Background(), "mem://")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		f(t, s)
+		f(t, open(t, "mem://"))
 	})
+}
+
+// open opens a store with a fresh keyring.
+func open(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url, newKeyring(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newKeyring(t *testing.T) *keys.Keyring {
+	t.Helper()
+	kek, err := localkek.Open(filepath.Join(t.TempDir(), "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys.NewKeyring(kek, &keys.MemStore{}, keys.Options{})
 }
 
 func TestPutOpenRoundTrip(t *testing.T) {
@@ -49,8 +61,8 @@ func TestPutOpenRoundTrip(t *testing.T) {
 		if out.Digest != "sha256:"+hexSum || out.Size != int64(len(data)) {
 			t.Fatalf("digest/size = %s/%d", out.Digest, out.Size)
 		}
-		if out.Ref != "projects/churn/artifacts/sha256/"+hexSum {
-			t.Fatalf("ref = %s", out.Ref)
+		if !strings.HasPrefix(out.Ref, "projects/churn/artifacts/hmac-sha256/") || strings.Contains(out.Ref, hexSum) {
+			t.Fatalf("ref = %s: want a keyed name, not the bare digest", out.Ref)
 		}
 		if out.Value != nil {
 			t.Fatalf("a big non-JSON artifact got a value")
@@ -128,11 +140,7 @@ func TestOpenRefusesOtherProjects(t *testing.T) {
 // A reader that fails midway leaves no artifact and no temporary object.
 func TestPutReadErrorLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(context.Background(), "file://"+dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t, "file://"+dir)
 	boom := errors.New("client went away")
 	r := io.MultiReader(strings.NewReader("partial"), errReader{boom})
 	if _, err := s.Put(context.Background(), "p", r); !errors.Is(err, boom) {
@@ -156,8 +164,14 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestOpenBadURL(t *testing.T) {
 	for _, u := range []string{"", "nope", "gopher://x"} {
-		if _, err := Open(context.Background(), u); !errs.Is(err, errs.Invalid) {
+		if _, err := Open(context.Background(), u, newKeyring(t)); !errs.Is(err, errs.Invalid) {
 			t.Errorf("Open(%q) = %v, want invalid", u, err)
 		}
+	}
+}
+
+func TestOpenNeedsKeyring(t *testing.T) {
+	if _, err := Open(context.Background(), "mem://", nil); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("Open without a keyring = %v, want invalid", err)
 	}
 }

@@ -18,11 +18,14 @@ import (
 const MaxValueSize = 1 << 20
 
 // Put streams r into the project's store and returns the artifact's
-// content address. The bytes go to a temporary key while their SHA-256 is
-// computed, then are copied to projects/<project>/artifacts/sha256/<hex>
-// (skipped when that content is already stored) and the temporary key
-// removed: nothing holds a whole artifact in memory, and a reader never
-// sees a partly written artifact under its final key.
+// address. The bytes are encrypted to a temporary key while their SHA-256 is
+// computed; then, unless that content is already stored, they are
+// decrypted from there and encrypted again under the final key,
+// projects/<project>/artifacts/hmac-sha256/<MAC of the SHA-256> (the final
+// key is bound into the ciphertext, and is known only once the last byte is
+// in). The temporary key is removed. Nothing holds a whole artifact in
+// memory, and a reader never sees a partly written artifact under its
+// final key.
 //
 // A read error from r (including http.MaxBytesError) is returned as is,
 // wrapped in nothing, so that callers can tell a client's fault.
@@ -31,51 +34,95 @@ func (s *Store) Put(ctx context.Context, project string, r io.Reader) (v1.Output
 		return v1.Output{}, err
 	}
 	tmp := ProjectPrefix(project) + "tmp/" + randomName()
-	// Cancelling wctx before Close abandons the write (gocloud's contract).
-	wctx, abandon := context.WithCancel(ctx)
-	defer abandon()
-	w, err := s.bucket.NewWriter(wctx, tmp, &blob.WriterOptions{
-		ContentType:                 "application/octet-stream",
-		DisableContentTypeDetection: true,
-	})
-	if err != nil {
-		return v1.Output{}, s.wrap(err, "write artifact")
-	}
 	h := sha256.New()
 	head := &capBuffer{max: MaxValueSize + 1}
 	src := &readErrs{r: r}
-	n, copyErr := io.Copy(io.MultiWriter(w, h, head), src)
-	if copyErr != nil {
-		abandon()
-		_ = w.Close()
-		_ = s.bucket.Delete(context.WithoutCancel(ctx), tmp) // in case the driver kept a part
-		if src.err != nil {
-			return v1.Output{}, src.err
+	var n int64
+	err := s.write(ctx, tmp, func(w io.Writer) error {
+		ew, err := s.keys.NewEncryptingWriter(ctx, project, Kind, tmp, w)
+		if err != nil {
+			return err
 		}
-		return v1.Output{}, s.wrap(copyErr, "write artifact")
+		if n, err = io.Copy(io.MultiWriter(ew, h, head), src); err != nil {
+			return err
+		}
+		return ew.Close()
+	})
+	// In case the driver kept a part, or once the final key is written.
+	defer func() { _ = s.bucket.Delete(context.WithoutCancel(ctx), tmp) }()
+	if src.err != nil {
+		return v1.Output{}, src.err
 	}
-	if err := w.Close(); err != nil {
-		_ = s.bucket.Delete(context.WithoutCancel(ctx), tmp)
+	if err != nil {
 		return v1.Output{}, s.wrap(err, "write artifact")
 	}
-	defer func() { _ = s.bucket.Delete(context.WithoutCancel(ctx), tmp) }()
 
-	sum := hex.EncodeToString(h.Sum(nil))
-	key := artifactKey(project, sum)
+	sum := h.Sum(nil)
+	mac, err := s.keys.MAC(ctx, project, Kind, sum)
+	if err != nil {
+		return v1.Output{}, err
+	}
+	key := artifactKey(project, hex.EncodeToString(mac))
 	exists, err := s.bucket.Exists(ctx, key)
 	if err != nil {
 		return v1.Output{}, s.wrap(err, "check artifact %s", key)
 	}
 	if !exists {
-		if err := s.bucket.Copy(ctx, key, tmp, nil); err != nil {
+		if err := s.reseal(ctx, project, tmp, key); err != nil {
 			return v1.Output{}, s.wrap(err, "store artifact %s", key)
 		}
 	}
-	out := v1.Output{Ref: key, Digest: "sha256:" + sum, Size: n}
+	out := v1.Output{Ref: key, Digest: "sha256:" + hex.EncodeToString(sum), Size: n}
 	if n <= MaxValueSize && json.Valid(head.Bytes()) {
 		out.Value = json.RawMessage(bytes.TrimSpace(head.Bytes()))
 	}
 	return out, nil
+}
+
+// reseal streams the object at from to the key to, decrypting it as from
+// and encrypting it as to.
+func (s *Store) reseal(ctx context.Context, project, from, to string) error {
+	rd, err := s.bucket.NewReader(ctx, from, nil)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	dr, err := s.keys.NewDecryptingReader(ctx, project, Kind, from, rd)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, to, func(w io.Writer) error {
+		ew, err := s.keys.NewEncryptingWriter(ctx, project, Kind, to, w)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(ew, dr); err != nil {
+			return err
+		}
+		return ew.Close()
+	})
+}
+
+// write stores what fill writes under key, or nothing if fill fails: the
+// write is then abandoned (gocloud's contract: cancelling its context
+// before Close), so a reader never sees a partial object. Errors are
+// returned unwrapped.
+func (s *Store) write(ctx context.Context, key string, fill func(w io.Writer) error) error {
+	wctx, abandon := context.WithCancel(ctx)
+	defer abandon()
+	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
+		ContentType:                 "application/octet-stream",
+		DisableContentTypeDetection: true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := fill(w); err != nil {
+		abandon()
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // randomName names a temporary object uniquely.

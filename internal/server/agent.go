@@ -45,7 +45,11 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(chunk.Lines) > 0 {
-		if err := s.store.AppendLogs(r.Context(), a, chunk.Lines); err != nil {
+		sealed, err := s.sealLogs(r.Context(), a.Project, a.ID, chunk.Lines) // the store keeps ciphertext only
+		if err != nil {
+			return err
+		}
+		if err := s.store.AppendLogs(r.Context(), a, sealed); err != nil {
 			return err
 		}
 		s.engine.Changes().Notify(a.RunID)

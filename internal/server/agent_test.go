@@ -55,7 +55,7 @@ func TestAgentRoundTrip(t *testing.T) {
 	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
 		t.Fatalf("put output: %d", resp.StatusCode)
 	}
-	if !strings.HasPrefix(out.Ref, "projects/p/artifacts/sha256/") || string(out.Value) != `{"auc":0.9}` {
+	if !strings.HasPrefix(out.Ref, "projects/p/artifacts/hmac-sha256/") || string(out.Value) != `{"auc":0.9}` {
 		t.Fatalf("output: %+v", out)
 	}
 	// A directory's tar never gets a value.

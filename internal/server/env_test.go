@@ -23,31 +23,31 @@ import (
 	"github.com/koya-dev/koya/internal/store/storeopen"
 )
 
-// env is a real server over SQLite, in-memory objects and the mock
-// backend, on a loopback port.
+// env is a real server over SQLite, in-memory objects (or newEnvAt's) and
+// the mock backend, on a loopback port.
 type env struct {
 	t      *testing.T
 	store  store.Store
 	engine *engine.Engine
 	srv    *Server
 	http   *httptest.Server
+	kek    keys.KEK
 	admin  string // token secrets
 	tokP   string // opens project p only
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvAt(t, t.TempDir(), "mem://") }
+
+// newEnvAt is newEnv with its database file in dir and its objects at
+// objectsURL, for tests that look at what is stored.
+func newEnvAt(t *testing.T, dir, objectsURL string) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := storeopen.Open(ctx, filepath.Join(t.TempDir(), "koya.db"))
+	st, err := storeopen.Open(ctx, filepath.Join(dir, "koya.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	objs, err := objects.Open(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
 	drv := mock.New()
 	t.Cleanup(drv.Close)
 	reg := backend.NewRegistry(nil)
@@ -68,17 +68,23 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	keyring := keys.NewKeyring(kek, KeysetStore(st), keys.Options{})
+	objs, err := objects.Open(ctx, objectsURL, keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
 	srv, err := New(Config{Store: st, Objects: objs, Engine: eng, Keys: keyring, Logger: log, PollEvery: 200 * time.Millisecond, KeepAliveEvery: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, store: st, engine: eng, srv: srv, http: hs}
+	e := &env{t: t, store: st, engine: eng, srv: srv, http: hs, kek: kek}
 	for _, p := range []string{"p", "q"} {
 		if err := st.PutProject(ctx, v1.Project{Metadata: v1.ObjectMeta{Name: p}}); err != nil {
 			t.Fatal(err)

@@ -32,6 +32,9 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		if err := s.openLogs(r.Context(), run.Project, lines); err != nil {
+			return err
+		}
 		if lines == nil {
 			lines = []v1.LogLine{}
 		}
@@ -58,8 +61,12 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		for {
 			lines, err := s.store.ReadLogs(r.Context(), f)
+			if err == nil {
+				err = s.openLogs(r.Context(), run.Project, lines)
+			}
 			if err != nil {
-				return err
+				s.fail(r, es, err)
+				return nil
 			}
 			for _, l := range lines {
 				if err := es.send("log", strconv.FormatInt(l.Cursor, 10), l); err != nil {

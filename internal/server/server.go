@@ -68,6 +68,7 @@ type Server struct {
 	routes  []route
 	metrics *httpMetrics
 	handler http.Handler
+	rewraps *rewraps
 }
 
 // New checks cfg and builds the handler tree.
@@ -99,8 +100,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: cfg.Store, objects: cfg.Objects, engine: cfg.Engine, keys: cfg.Keys,
 		log: cfg.Logger, clock: cfg.Clock, mux: http.NewServeMux(),
-		metrics: newHTTPMetrics(cfg.Metrics),
+		metrics: newHTTPMetrics(cfg.Metrics), rewraps: newRewraps(),
 	}
+	cfg.Metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "koya_keys_disabled_key_reads_total",
+		Help: "Reads refused because the data is under a disabled key: if it moves after a disable, something was missed; enable the key again.",
+	}, func() float64 { return float64(cfg.Keys.DisabledKeyFailures()) }))
 	s.routes = s.table()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern(), s.wrap(rt))

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/koya-dev/koya/errs"
 )
 
 // Server-sent events (text/event-stream): each event is
@@ -65,6 +67,15 @@ func (es *eventStream) keepAlive() error {
 
 // end says the stream is complete.
 func (es *eventStream) end() error { return es.send("end", "", struct{}{}) }
+
+// fail ends a started stream with an "error" event carrying err's public
+// form: the status was sent already. Without an "end" event, clients know
+// the stream is incomplete.
+func (s *Server) fail(r *http.Request, es *eventStream, err error) {
+	pub := errs.Public(err)
+	s.log.WarnContext(r.Context(), "event stream failed", "route", r.Pattern, "code", pub.Code, "err", err.Error())
+	_ = es.send("error", "", ErrorResponse{Error: pub})
+}
 
 // follower wakes a stream when its run changes, when the poll interval
 // passes (changes made by another replica are not notified here) and when

@@ -61,6 +61,18 @@ type Querier interface {
 	GetKeyset(ctx context.Context, project string) (Keyset, error)
 	PutKeyset(ctx context.Context, k Keyset, expectVersion int64) error
 
+	// Secrets: values already sealed by the caller (see secrets.go).
+	// PutSecret stores s.Value as the name's next version (1 for a new or
+	// deleted-only name) and returns what it stored, without the value.
+	PutSecret(ctx context.Context, s Secret) (Secret, error)
+	// GetSecret is the latest version of a secret, value included.
+	GetSecret(ctx context.Context, project, name string) (Secret, error)
+	// ListSecrets lists a project's secrets by name: names, versions and
+	// times, never values.
+	ListSecrets(ctx context.Context, project string) ([]Secret, error)
+	// DeleteSecret erases a secret's value; errs.NotFound if it has none.
+	DeleteSecret(ctx context.Context, project, name string) error
+
 	// Audit log: append-only (the stores refuse updates and deletes).
 	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // newest first

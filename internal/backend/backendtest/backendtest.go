@@ -486,6 +486,10 @@ func testNetworkNone(s *suite) {
 func testIdempotentStart(s *suite) {
 	id := "once"
 	side := filepath.Join(s.env.Dir, "side-effect")
+	// Writable by the command, which may run as an unprivileged user.
+	if err := os.WriteFile(side, nil, 0o666); err != nil || os.Chmod(side, 0o666) != nil {
+		s.t.Fatal(err)
+	}
 	m := s.env.Server.Manifest(id, s.cmd([]string{"sh", "-c", "echo ran >> " + side + "; sleep 0.3"}, []string{"sleep", "300ms"})...)
 	var wg sync.WaitGroup
 	hs := make([]backend.Handle, 3)

@@ -20,7 +20,7 @@ import (
 	"github.com/koya-dev/koya/errs"
 )
 
-// FakeServer is a hand-written control plane for agents: the four agent
+// FakeServer is a hand-written control plane for agents: the agent
 // endpoints over an in-memory artifact store, recording what it applied.
 // It applies each (attempt, seq) at most once and in order, as the real
 // one does, and can play an outage (503s and dropped connections).
@@ -41,6 +41,8 @@ type fakeAttempt struct {
 	received int // events received, resends included
 	logs     map[int64]v1.AgentLogLine
 	cancel   bool
+	secrets  []v1.AgentSecret // what GET .../secrets answers
+	asked    int              // GET .../secrets requests
 }
 
 type artifact struct {
@@ -58,6 +60,7 @@ func NewFakeServer(t testing.TB) *FakeServer {
 	mux.HandleFunc("POST "+base+"/logs", s.handleLogs)
 	mux.HandleFunc("PUT "+base+"/outputs/{name}", s.handleOutput)
 	mux.HandleFunc("GET "+base+"/artifacts", s.handleArtifact)
+	mux.HandleFunc("GET "+base+"/secrets", s.handleSecrets)
 	s.srv = httptest.NewServer(s.outage(mux))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
@@ -252,6 +255,44 @@ func (s *FakeServer) handleArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(art.data)
+}
+
+// SetSecrets makes the attempt's secrets route answer these (nil: a
+// not-found error, as for a secret the project does not have).
+func (s *FakeServer) SetSecrets(attemptID string, secrets []v1.AgentSecret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.attempts[attemptID]; a != nil {
+		a.secrets = secrets
+	}
+}
+
+// SecretRequests counts the attempt's requests for its secrets.
+func (s *FakeServer) SecretRequests(attemptID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.attempts[attemptID]; a != nil {
+		return a.asked
+	}
+	return 0
+}
+
+func (s *FakeServer) handleSecrets(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	a := s.attempts[id]
+	a.asked++
+	secrets := a.secrets
+	s.mu.Unlock()
+	if secrets == nil {
+		writeError(w, errs.E(errs.NotFound, "step lists secrets that project p does not have"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v1.AgentSecrets{Secrets: secrets})
 }
 
 // PutArtifact stores data under ref (a tar stream when dir) and describes

@@ -65,6 +65,17 @@ func New(o Options) (*Driver, error) {
 	if err := os.MkdirAll(o.Root, 0o700); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "local backend: creating %s", o.Root)
 	}
+	if agent.TaskUsers() {
+		// Tasks run as unprivileged users (see agent.Options.Users), who
+		// pass through the root to their working directories: traversable,
+		// not listable; everything in it is closed to them.
+		if err := os.Chmod(o.Root, 0o711); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "local backend: %s", o.Root)
+		}
+		if err := agent.Traversable(o.Root); err != nil {
+			return nil, errs.Wrap(errs.Invalid, err, "local backend: %v", err)
+		}
+	}
 	if o.AgentPath == "" {
 		if o.AgentPath, err = os.Executable(); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "local backend: finding the koya binary")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,7 +51,19 @@ func TestMain(m *testing.M) {
 // carry cancels), short kill grace and retry cap.
 var testEnv = []string{"KOYA_AGENT_HEARTBEAT=200ms", "KOYA_AGENT_KILL_GRACE=1s", "KOYA_AGENT_BACKOFF_MAX=300ms", "KOYA_AGENT_GIVE_UP=1m", "KOYA_AGENT_HOST_IDLE=500ms"}
 
+// openUp makes the temporary directories above root traversable, as a
+// data directory is (tasks run as unprivileged users when tests run as
+// root, and t.TempDir makes 0700 directories).
+func openUp(t *testing.T, root string) {
+	for d := filepath.Dir(root); d != os.TempDir() && d != filepath.Dir(d); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func newDriver(t *testing.T, root string) *local.Driver {
+	openUp(t, root)
 	d, err := local.New(local.Options{Root: root, AgentPath: agentBin, Env: testEnv})
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +130,7 @@ func controlPlane() {
 func TestAgentSurvivesControlPlaneKill(t *testing.T) {
 	srv := backendtest.NewFakeServer(t)
 	root := filepath.Join(t.TempDir(), "attempts")
+	openUp(t, root)
 	t.Cleanup(func() { waitAgents(t, root) })
 	m := srv.Manifest("survivor", "sh", "-c", "sleep 1; echo survived")
 	mf := filepath.Join(t.TempDir(), "m.json")
@@ -289,6 +303,7 @@ func TestHostSweepsFinishedAttempts(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "attempts")
 	t.Cleanup(func() { waitAgents(t, root) })
 	env := append(append([]string(nil), testEnv...), "KOYA_AGENT_KEEP=1s", "KOYA_AGENT_KEEP_FAILED=1h")
+	openUp(t, root)
 	d, err := local.New(local.Options{Root: root, AgentPath: agentBin, Env: env})
 	if err != nil {
 		t.Fatal(err)
@@ -310,4 +325,106 @@ func TestHostSweepsFinishedAttempts(t *testing.T) {
 		t.Errorf("a failed (kept 1h) or running attempt's directory was removed")
 	}
 	srv.WaitExit(t, "long", 20*time.Second)
+}
+
+// Run as root, the local backend runs each task as an unprivileged user
+// of its own: it cannot read another attempt's files, the agent's files
+// of its own attempt (the token), the control plane's database or the
+// KEK, and its connections to the cloud metadata address are refused.
+func TestTaskIsolation(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("task users need root")
+	}
+	srv := backendtest.NewFakeServer(t)
+	root := filepath.Join(t.TempDir(), "attempts")
+	t.Cleanup(func() { waitAgents(t, root) })
+	b := backend.New(newDriver(t, root))
+	ctx := context.Background()
+	db := filepath.Join(filepath.Dir(root), "koya.db") // where the data directory keeps it
+	kek := filepath.Join(t.TempDir(), "kek")
+	for p, v := range map[string]string{db: "DB-CONTENT", kek: "KEK-CONTENT"} {
+		if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Start(ctx, srv.Manifest("first", "sh", "-c", "echo private > mine.txt; sleep 3")); err != nil {
+		t.Fatal(err)
+	}
+	if !backendtest.Eventually(10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(root, "first", agent.WorkDirName, "mine.txt"))
+		return err == nil
+	}) {
+		t.Fatal("the first task never wrote its file")
+	}
+	probe := fmt.Sprintf(`id -u; for f in %s %s %s %s; do cat "$f" || echo "refused $f"; done`,
+		filepath.Join(root, "first", agent.WorkDirName, "mine.txt"), filepath.Join(root, "second", agent.ManifestFile), db, kek)
+	if _, err := b.Start(ctx, srv.Manifest("second", "sh", "-c", probe)); err != nil {
+		t.Fatal(err)
+	}
+	srv.WaitExit(t, "second", 20*time.Second)
+	var lines []string
+	for _, l := range srv.Logs("second") {
+		lines = append(lines, l.Text)
+	}
+	text := strings.Join(lines, "\n")
+	if uid, err := strconv.Atoi(lines[0]); err != nil || uid < sandbox.TaskUIDBase {
+		t.Errorf("the task ran as uid %q, want a task user", lines[0])
+	}
+	for _, leak := range []string{"private", "DB-CONTENT", "KEK-CONTENT", srv.Manifest("second", "x").Token} {
+		if strings.Contains(text, leak) {
+			t.Errorf("the task read %q:\n%s", leak, text)
+		}
+	}
+	if n := strings.Count(text, "refused "); n != 4 {
+		t.Errorf("%d of 4 reads refused:\n%s", n, text)
+	}
+
+	// The host blocked the metadata address for task users when it
+	// started; the connection is only tried once the rule is seen.
+	if _, err := exec.LookPath("iptables"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("iptables is missing: scripts/test.sh installs it")
+		}
+		t.Skip("iptables is not installed")
+	}
+	rules, _ := exec.Command("iptables", "-w", "-S", "OUTPUT").Output()
+	if !strings.Contains(string(rules), "169.254.169.254") {
+		t.Fatalf("no rule for the metadata address:\n%s", rules)
+	}
+	if _, err := b.Start(ctx, srv.Manifest("metadata", "bash", "-c", "exec 3<>/dev/tcp/169.254.169.254/80 && echo connected")); err != nil {
+		t.Fatal(err)
+	}
+	exit := srv.WaitExit(t, "metadata", 20*time.Second)
+	lines = lines[:0]
+	for _, l := range srv.Logs("metadata") {
+		lines = append(lines, l.Text)
+	}
+	if exit.Code == 0 || !strings.Contains(strings.Join(lines, "\n"), "refused") {
+		t.Errorf("metadata connection: exit %+v, log %q; want refused", exit, lines)
+	}
+}
+
+// A task user's working directory is its attempt's: an absolute
+// workingDir is refused rather than handed to the task user.
+func TestTaskUserWorkingDirStaysInside(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("task users need root")
+	}
+	srv := backendtest.NewFakeServer(t)
+	root := filepath.Join(t.TempDir(), "attempts")
+	t.Cleanup(func() { waitAgents(t, root) })
+	b := backend.New(newDriver(t, root))
+	victim := t.TempDir()
+	m := srv.Manifest("abs", "true")
+	m.WorkDir = victim
+	if _, err := b.Start(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	exit := srv.WaitExit(t, "abs", 20*time.Second)
+	if exit.Code == 0 || !strings.Contains(exit.Error, "workingDir") {
+		t.Errorf("exit %+v, want the workingDir refused", exit)
+	}
+	if st, err := os.Stat(victim); err != nil || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("the directory named by workingDir changed owner")
+	}
 }

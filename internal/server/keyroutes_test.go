@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/client"
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/keys"
+	"github.com/koya-dev/koya/internal/objects"
+	"github.com/koya-dev/koya/internal/store"
+)
+
+// projectKeys calls GET .../keys as token.
+func (e *env) projectKeys(project, token string, counts bool) client.ProjectKeys {
+	e.t.Helper()
+	resp := e.do("GET", fmt.Sprintf("/api/v1/projects/%s/keys?counts=%t", project, counts), token, nil)
+	var out client.ProjectKeys
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		e.t.Fatalf("keys of %s: %d", project, resp.StatusCode)
+	}
+	return out
+}
+
+// keyPost posts to .../keys/<what> and returns the status and error code.
+func (e *env) keyPost(project, what, token string) (int, errs.Code) {
+	e.t.Helper()
+	resp := e.do("POST", "/api/v1/projects/"+project+"/keys/"+what, token, nil)
+	if resp.StatusCode == 200 {
+		return 200, ""
+	}
+	return resp.StatusCode, errorOf(e.t, resp).Code
+}
+
+// waitRewrap waits for the project's rewrap job to end.
+func (e *env) waitRewrap(project string) *client.Rewrap {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if rw := e.projectKeys(project, e.admin, false).Rewrap; rw != nil && !rw.Running {
+			return rw
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatal("the rewrap did not end in time")
+	return nil
+}
+
+// staleWriter writes artifacts and log lines of project with a keyring that
+// loaded the project's keys before a rotation and keeps them an hour: a
+// second server that has not yet seen the rotation (or a disable).
+type staleWriter struct {
+	e    *env
+	kr   *keys.Keyring
+	objs *objects.Store
+}
+
+func (e *env) staleWriter(objectsURL, project string) *staleWriter {
+	e.t.Helper()
+	kr := keys.NewKeyring(e.kek, KeysetStore(e.store), keys.Options{CacheTTL: time.Hour})
+	objs, err := objects.Open(context.Background(), objectsURL, kr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { objs.Close() })
+	if _, err := kr.Encrypt(context.Background(), project, "warm", "up", nil); err != nil {
+		e.t.Fatal(err)
+	}
+	return &staleWriter{e: e, kr: kr, objs: objs}
+}
+
+func (w *staleWriter) put(project, content string) string {
+	w.e.t.Helper()
+	out, err := w.objs.Put(context.Background(), project, strings.NewReader(content))
+	if err != nil {
+		w.e.t.Fatal(err)
+	}
+	return out.Ref
+}
+
+// log appends a line to attempt a as the stale server would.
+func (w *staleWriter) log(a store.Attempt, seq int64, text string) {
+	w.e.t.Helper()
+	stale := &Server{keys: w.kr}
+	lines, err := stale.sealLogs(context.Background(), a.Project, a.ID, []v1.AgentLogLine{{Seq: seq, Stream: "stdout", Time: time.Now().UTC(), Text: text}})
+	if err == nil {
+		err = w.e.store.AppendLogs(context.Background(), a, lines)
+	}
+	if err != nil {
+		w.e.t.Fatal(err)
+	}
+}
+
+// TestKeyRotation: rotate with data in place, write more, let the rewrap
+// move everything, disable the old key, read everything; disabling is
+// refused while data is left under a key; data under a disabled key fails
+// loudly and is counted.
+func TestKeyRotation(t *testing.T) {
+	objDir := t.TempDir()
+	e := newEnvAt(t, t.TempDir(), "file://"+objDir)
+	g, run := e.startAgent("p")
+	g.log("one", "two")
+	first := g.put("a", strings.Repeat("first artifact\n", 1000))
+
+	ks := e.projectKeys("p", e.admin, true)
+	if len(ks.Keys) != 1 || !ks.Keys[0].Primary || ks.Keys[0].Artifacts != 1 || ks.Keys[0].LogLines != 2 || !ks.Counted {
+		t.Fatalf("keys before rotating: %+v", ks)
+	}
+	old := ks.Keys[0].ID
+	stale := e.staleWriter("file://"+objDir, "p") // loads the keys before the rotation
+
+	// Owners only.
+	if code, _ := e.keyPost("p", "rotate", e.tokP); code != http.StatusForbidden {
+		t.Fatalf("an editor rotates: %d", code)
+	}
+	if resp := e.do("GET", "/api/v1/projects/p/keys", e.tokP, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an editor lists keys: %d", resp.StatusCode)
+	}
+	if code, c := e.keyPost("p", fmt.Sprintf("%d/disable", old), e.admin); code != http.StatusConflict || c != errs.Conflict {
+		t.Fatalf("disable the primary: %d %s", code, c)
+	}
+
+	if code, _ := e.keyPost("p", "rotate", e.admin); code != 200 {
+		t.Fatalf("rotate: %d", code)
+	}
+	g.log("three")
+	second := g.put("b", "second artifact")
+	rw := e.waitRewrap("p")
+	ks = e.projectKeys("p", e.admin, true)
+	primary := ks.Keys[1].ID
+	if len(ks.Keys) != 2 || !ks.Keys[1].Primary || rw.Key != primary || rw.Failed != 0 || rw.Error != "" || rw.Done != rw.Total || rw.Total < 3 {
+		t.Fatalf("after the rewrap: %+v %+v", ks, rw)
+	}
+	if k := ks.Keys[0]; k.Artifacts != 0 || k.LogLines != 0 {
+		t.Fatalf("left under the old key: %+v", k)
+	}
+	if k := ks.Keys[1]; k.Artifacts != 2 || k.LogLines != 3 {
+		t.Fatalf("under the new key: %+v", k)
+	}
+
+	// A server that has not seen the rotation still writes under the old
+	// key: disabling it is refused while that data is there.
+	leftRef := stale.put("p", "written by a stale server")
+	stale.log(g.attempt, 10, "a stale line")
+	ks = e.projectKeys("p", e.admin, true)
+	if k := ks.Keys[0]; k.Artifacts != 1 || k.LogLines != 1 {
+		t.Fatalf("stale data not counted under the old key: %+v", k)
+	}
+	if code, c := e.keyPost("p", fmt.Sprintf("%d/disable", old), e.admin); code != http.StatusConflict || c != errs.Conflict {
+		t.Fatalf("disable with data left: %d %s", code, c)
+	}
+	if code, _ := e.keyPost("p", "rewrap", e.admin); code != 200 {
+		t.Fatalf("rewrap: %d", code)
+	}
+	if rw := e.waitRewrap("p"); rw.Done != 2 || rw.Failed != 0 {
+		t.Fatalf("second rewrap: %+v", rw)
+	}
+	if code, c := e.keyPost("p", fmt.Sprintf("%d/disable", old), e.admin); code != 200 {
+		t.Fatalf("disable after the rewrap: %d %s", code, c)
+	}
+	if code, c := e.keyPost("p", "123/disable", e.admin); code != http.StatusNotFound {
+		t.Fatalf("disable an unknown key: %d %s", code, c)
+	}
+
+	// Everything still reads.
+	want := []string{"one", "two", "three", "a stale line"}
+	if code, texts := e.logTexts("p", run, e.tokP); code != 200 || !slices.Equal(texts, want) {
+		t.Fatalf("logs after disabling the old key: %d %q", code, texts)
+	}
+	for ref, content := range map[string]string{first.Ref: strings.Repeat("first artifact\n", 1000), second.Ref: "second artifact", leftRef: "written by a stale server"} {
+		if code, body := g.get(ref); code != 200 || body != content {
+			t.Fatalf("artifact %s after disabling the old key: %d %.40q", ref, code, body)
+		}
+	}
+
+	// The stale server, still unaware, writes under the disabled key: that
+	// data fails loudly, and is counted.
+	lost := stale.put("p", "lost under a disabled key")
+	before := e.srv.keys.DisabledKeyFailures()
+	resp := e.do("GET", g.base()+"/artifacts?ref="+lost, g.tok, nil)
+	if got := errorOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(got.Message, "disabled") {
+		t.Fatalf("read under a disabled key: %d %+v", resp.StatusCode, got)
+	}
+	if _, err := e.srv.objects.Open(context.Background(), "p", lost); !errors.Is(err, keys.ErrKeyDisabled) {
+		t.Fatalf("open under a disabled key: %v", err)
+	}
+	stale.log(g.attempt, 11, "a lost line")
+	if code, _ := e.logTexts("p", run, e.tokP); code != http.StatusForbidden {
+		t.Fatalf("logs with a line under a disabled key: %d", code)
+	}
+	if n := e.srv.keys.DisabledKeyFailures() - before; n != 3 {
+		t.Fatalf("%d reads under a disabled key counted, want 3", n)
+	}
+	metrics := e.do("GET", "/metrics", e.admin, nil)
+	if b, _ := io.ReadAll(metrics.Body); !strings.Contains(string(b), "koya_keys_disabled_key_reads_total 3") {
+		t.Errorf("metrics do not count the failures:\n%s", b)
+	}
+	// Enabling the key again makes it readable.
+	if code, _ := e.keyPost("p", fmt.Sprintf("%d/enable", old), e.admin); code != 200 {
+		t.Fatalf("enable: %d", code)
+	}
+	if code, body := g.get(lost); code != 200 || body != "lost under a disabled key" {
+		t.Fatalf("after enabling: %d %q", code, body)
+	}
+
+	// Every change is in the audit log.
+	entries, err := e.store.ListAudit(context.Background(), store.AuditFilter{Project: "p", Action: "key."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range entries {
+		if a.Outcome == store.AuditOK {
+			actions = append(actions, a.Action+" "+a.Object)
+		}
+	}
+	slices.Reverse(actions)
+	wantAudit := []string{"key.rotate key/" + fmt.Sprint(primary), "key.rewrap key/" + fmt.Sprint(primary),
+		"key.disable key/" + fmt.Sprint(old), "key.enable key/" + fmt.Sprint(old)}
+	if !slices.Equal(actions, wantAudit) {
+		t.Fatalf("audit: %q, want %q", actions, wantAudit)
+	}
+}
+
+// TestDisableKeepsSecrets: secrets are not moved by a rewrap, but their key
+// cannot be disabled under them; setting a secret again moves it.
+func TestDisableKeepsSecrets(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	setSecret := func() {
+		t.Helper()
+		sealed, err := e.srv.keys.Encrypt(ctx, "p", "secret", "TOKEN", []byte("s3cret"))
+		if err == nil {
+			_, err = e.store.PutSecret(ctx, store.Secret{Project: "p", Name: "TOKEN", Value: sealed, CreatedAt: time.Now().UTC(), CreatedBy: "admin"})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSecret()
+	old := e.projectKeys("p", e.admin, true)
+	if len(old.Keys) != 1 || old.Keys[0].Secrets != 1 {
+		t.Fatalf("keys: %+v", old)
+	}
+	if code, _ := e.keyPost("p", "rotate", e.admin); code != 200 {
+		t.Fatalf("rotate: %d", code)
+	}
+	e.waitRewrap("p")
+	disable := fmt.Sprintf("%d/disable", old.Keys[0].ID)
+	resp := e.do("POST", "/api/v1/projects/p/keys/"+disable, e.admin, nil)
+	if got := errorOf(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(got.Message, "1 secrets") {
+		t.Fatalf("disable under a secret: %d %+v", resp.StatusCode, got)
+	}
+	setSecret()
+	if code, c := e.keyPost("p", disable, e.admin); code != 200 {
+		t.Fatalf("disable after setting the secret again: %d %s", code, c)
+	}
+}
