@@ -121,6 +121,10 @@ type Output struct {
 	// Value is the parsed JSON content of a small JSON output (≤ 1 MiB),
 	// usable in foreach and when expressions.
 	Value json.RawMessage `json:"value,omitempty"`
+	// Sealed is how the control plane keeps Value: encrypted with the
+	// project's key (the database never holds it in clear). The engine
+	// unseals it to render templates; the API shows Value.
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 // LogLine is one line of a task's output as served to readers.

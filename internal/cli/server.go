@@ -192,7 +192,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	if agentURL == "" {
 		agentURL = localURL
 	}
-	eng, err := engine.New(engine.Config{Store: st, Backends: backends, ServerURL: agentURL,
+	eng, err := engine.New(engine.Config{Store: st, Backends: backends, ServerURL: agentURL, Unseal: server.Unsealer(keyring),
 		DefaultBackend: o.backend, MaxRunning: o.maxRunning, Logger: log.With("component", "engine"), Metrics: reg})
 	if err != nil {
 		return err

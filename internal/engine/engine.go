@@ -34,9 +34,12 @@ type Config struct {
 	StaleAfter time.Duration
 	// ReconcileEvery is how often running attempts are checked (default 15s).
 	ReconcileEvery time.Duration
-	Clock          func() time.Time
-	Logger         *slog.Logger
-	Metrics        prometheus.Registerer
+	// Unseal decrypts an output's Sealed value (see v1.Output) for
+	// templates; nil leaves outputs as they are.
+	Unseal  Unsealer
+	Clock   func() time.Time
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
 }
 
 // Engine runs workflows: it plans runs, dispatches attempts to backends and

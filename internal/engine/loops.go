@@ -83,7 +83,7 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			if err := q.LockRun(ctx, id); err != nil {
 				return err
 			}
-			snap, err := loadSnapshot(ctx, q, id, capacity, now)
+			snap, err := loadSnapshot(ctx, q, e.cfg.Unseal, id, capacity, now)
 			if errs.Is(err, errs.NotFound) {
 				continue
 			}

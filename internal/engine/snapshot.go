@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	v1 "github.com/koya-dev/koya/api/v1"
@@ -12,7 +13,7 @@ import (
 // counts, the due tasks that could start, active attempts and, for steps
 // about to expand, the outputs of the steps they refer to. It never reads
 // every task of a large fan-out unless the run is being cancelled.
-func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity int, now time.Time) (Snapshot, error) {
+func loadSnapshot(ctx context.Context, q store.Querier, unseal Unsealer, runID string, capacity int, now time.Time) (Snapshot, error) {
 	run, err := q.GetRun(ctx, runID)
 	if err != nil {
 		return Snapshot{}, err
@@ -57,7 +58,7 @@ func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity i
 				return snap, err
 			}
 		case !s.Expanded && !s.Phase.Done() && !run.CancelRequested:
-			if err := loadNeededOutputs(ctx, q, run, s.Name, needs, done, snap.Outputs); err != nil {
+			if err := loadNeededOutputs(ctx, q, unseal, run, s.Name, needs, done, snap.Outputs); err != nil {
 				return snap, err
 			}
 		}
@@ -68,7 +69,7 @@ func loadSnapshot(ctx context.Context, q store.Querier, runID string, capacity i
 // loadNeededOutputs loads the outputs of every step that step depends on,
 // directly or not, once its direct needs are done (the only time expansion
 // can use them).
-func loadNeededOutputs(ctx context.Context, q store.Querier, run store.Run, step string, needs map[string][]string, done map[string]bool, into map[string][]map[string]v1.Output) error {
+func loadNeededOutputs(ctx context.Context, q store.Querier, unseal Unsealer, run store.Run, step string, needs map[string][]string, done map[string]bool, into map[string][]map[string]v1.Output) error {
 	for _, n := range needs[step] {
 		if !done[n] {
 			return nil
@@ -84,6 +85,9 @@ func loadNeededOutputs(ctx context.Context, q store.Querier, run store.Run, step
 		}
 		outs := make([]map[string]v1.Output, len(tasks))
 		for i, t := range tasks {
+			if err := unsealAll(ctx, unseal, run.Project, t.Outputs); err != nil {
+				return err
+			}
 			outs[i] = t.Outputs
 		}
 		into[n] = outs
@@ -107,4 +111,26 @@ func upstream(needs map[string][]string, step string) []string {
 	}
 	walk(step)
 	return out
+}
+
+// Unsealer decrypts an output's sealed value (Config.Unseal).
+type Unsealer func(ctx context.Context, project string, o v1.Output) (json.RawMessage, error)
+
+// unsealAll gives the outputs that have a sealed value their Value.
+func unsealAll(ctx context.Context, unseal Unsealer, project string, outs map[string]v1.Output) error {
+	if unseal == nil {
+		return nil
+	}
+	for name, o := range outs {
+		if len(o.Sealed) == 0 {
+			continue
+		}
+		v, err := unseal(ctx, project, o)
+		if err != nil {
+			return err
+		}
+		o.Value, o.Sealed = v, nil
+		outs[name] = o
+	}
+	return nil
 }

@@ -22,6 +22,11 @@ func (s *Server) agentEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &batch); err != nil {
 		return err
 	}
+	for i := range batch.Events {
+		if o := batch.Events[i].Output; o != nil {
+			o.Value = nil // values are the server's to seal (agentPutOutput), never stored as sent
+		}
+	}
 	ack, err := s.engine.Ingest(r.Context(), r.PathValue("id"), batch.Events)
 	if err != nil {
 		return err
@@ -82,6 +87,9 @@ func (s *Server) agentPutOutput(w http.ResponseWriter, r *http.Request) error {
 	}
 	if dir {
 		out.Dir, out.Value = true, nil // a tar stream is never a JSON value
+	}
+	if err := s.sealValue(r.Context(), a.Project, &out); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

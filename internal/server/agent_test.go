@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,8 +56,11 @@ func TestAgentRoundTrip(t *testing.T) {
 	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
 		t.Fatalf("put output: %d", resp.StatusCode)
 	}
-	if !strings.HasPrefix(out.Ref, "projects/p/artifacts/hmac-sha256/") || string(out.Value) != `{"auc":0.9}` {
-		t.Fatalf("output: %+v", out)
+	if !strings.HasPrefix(out.Ref, "projects/p/artifacts/hmac-sha256/") || out.Value != nil || len(out.Sealed) == 0 {
+		t.Fatalf("output: %+v, want its value sealed", out)
+	}
+	if v, err := Unsealer(e.srv.keys)(context.Background(), "p", out); err != nil || !sameJSON(v, json.RawMessage(`{"auc":0.9}`)) {
+		t.Fatalf("the sealed value opens as %q, %v", v, err)
 	}
 	// A directory's tar never gets a value.
 	resp = e.do("PUT", base+"/outputs/dir?dir=1", tok, strings.NewReader(`{"not": "a value"}`))

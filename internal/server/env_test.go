@@ -41,9 +41,14 @@ func newEnv(t *testing.T) *env { return newEnvAt(t, t.TempDir(), "mem://") }
 // newEnvAt is newEnv with its database file in dir and its objects at
 // objectsURL, for tests that look at what is stored.
 func newEnvAt(t *testing.T, dir, objectsURL string) *env {
+	return newEnvDB(t, filepath.Join(dir, "koya.db"), objectsURL)
+}
+
+// newEnvDB is newEnv on a database (a SQLite file or a postgres:// URL).
+func newEnvDB(t *testing.T, db, objectsURL string) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := storeopen.Open(ctx, filepath.Join(dir, "koya.db"))
+	st, err := storeopen.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,16 +63,17 @@ func newEnvAt(t *testing.T, dir, objectsURL string) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	eng, err := engine.New(engine.Config{Store: st, Backends: reg, DefaultBackend: mock.Name, ServerURL: "http://127.0.0.1:1", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv.SetReporter(eng)
 	kek, err := localkek.Open(filepath.Join(t.TempDir(), "kek"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyring := keys.NewKeyring(kek, KeysetStore(st), keys.Options{})
+	eng, err := engine.New(engine.Config{Store: st, Backends: reg, DefaultBackend: mock.Name, ServerURL: "http://127.0.0.1:1", Logger: log,
+		Unseal: Unsealer(keyring)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv.SetReporter(eng)
 	objs, err := objects.Open(ctx, objectsURL, keyring)
 	if err != nil {
 		t.Fatal(err)

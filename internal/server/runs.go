@@ -146,6 +146,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]v1.Task, 0, len(tasks))
 	for _, t := range tasks {
+		s.unsealForReaders(r.Context(), run.Project, t.Outputs)
 		out = append(out, v1.Task{RunID: t.RunID, Step: t.Step, Index: t.Index, Item: t.Item, Phase: t.Phase,
 			Attempts: t.Attempts, Message: t.Message, Exit: t.Exit, Outputs: t.Outputs, Backend: t.Backend,
 			StartedAt: t.StartedAt, FinishedAt: t.FinishedAt})

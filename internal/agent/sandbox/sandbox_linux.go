@@ -55,6 +55,17 @@ func Start(cmd *exec.Cmd, s Spec) (*Process, error) {
 		p.Enforced = p.cg.describe()
 		err = cmd.Start()
 		p.cg.closeFD()
+	case s.MemoryBytes > 0 && s.UID != 0:
+		// Tracing a command that changes user is not allowed: util-linux's
+		// prlimit sets the limit on itself and execs the command, so no
+		// user code runs unlimited either.
+		p.Enforced = fmt.Sprintf("memory: RLIMIT_AS %d bytes per process (prlimit)", s.MemoryBytes)
+		var path string
+		if path, err = exec.LookPath("prlimit"); err == nil {
+			cmd.Args = append([]string{"prlimit", fmt.Sprintf("--as=%d", s.MemoryBytes), "--", cmd.Path}, cmd.Args[1:]...)
+			cmd.Path = path
+			err = cmd.Start()
+		}
 	case s.MemoryBytes > 0:
 		p.Enforced = fmt.Sprintf("memory: RLIMIT_AS %d bytes per process", s.MemoryBytes)
 		p.cmd, err = startLimited(cmd, s.MemoryBytes)

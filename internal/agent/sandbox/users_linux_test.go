@@ -109,3 +109,22 @@ func TestBlockMetadata(t *testing.T) {
 		t.Errorf("the refusal took %s: the packet may have left", d)
 	}
 }
+
+// A task user's command gets its memory limit too.
+func TestTaskUserMemoryLimit(t *testing.T) {
+	needRoot(t)
+	var out bytes.Buffer
+	cmd := exec.Command("sh", "-c", "ulimit -v; id -u")
+	cmd.Stdout, cmd.Stderr, cmd.Dir = &out, &out, "/"
+	uid := uint32(TaskUIDBase + 43)
+	p, err := Start(cmd, Spec{Name: "t", UID: uid, GID: uid, MemoryBytes: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.Wait(); err != nil || res.Code != 0 {
+		t.Fatalf("%+v %v: %s", res, err, out.String())
+	}
+	if got := strings.Fields(out.String()); len(got) != 2 || got[0] != strconv.Itoa(256<<10) || got[1] != strconv.Itoa(int(uid)) {
+		t.Errorf("ulimit -v and id -u: %q, want %d KiB as %d", out.String(), 256<<10, uid)
+	}
+}
