@@ -54,6 +54,7 @@ var annotations = map[string]map[string]any{
 	"Resources.cpu":    {"minimum": 0},
 	"Resources.gpu":    {"minimum": 0},
 	"Resources.memory": {"type": []string{"string", "integer"}, "pattern": quantity.String(), "minimum": 0, "description": "bytes, or a quantity such as 512Mi, 4Gi, 1G"},
+	"Quota.storage":    {"type": []string{"string", "integer"}, "pattern": quantity.String(), "minimum": 0, "description": "bytes, or a quantity such as 500Gi, 2T"},
 	"Quota.memory":     {"type": []string{"string", "integer"}, "pattern": quantity.String(), "minimum": 0, "description": "bytes, or a quantity such as 512Mi, 4Gi, 1G"},
 
 	"ProjectSpec.defaultBackend": {"enum": append([]string{""}, backends...)},

@@ -49,6 +49,9 @@ type Quota struct {
 	MaxRunning int     `json:"maxRunning,omitempty"` // tasks running at once
 	CPU        float64 `json:"cpu,omitempty"`        // cores asked by running tasks (resources.cpu)
 	Memory     string  `json:"memory,omitempty"`     // memory asked by running tasks (resources.memory), e.g. 64Gi
+	// Storage caps the bytes of artifacts the project stores, e.g. 500Gi:
+	// an upload that would pass it is refused (quota_exceeded).
+	Storage string `json:"storage,omitempty"`
 }
 
 // Workflow is a DAG of containerised steps.

@@ -70,6 +70,9 @@ func (p *Project) Validate() errs.List {
 			v.add("spec.quota.maxRunning", "must be 0 (no limit) or more, not %d", q.MaxRunning)
 		}
 		v.resources("spec.quota", Resources{CPU: q.CPU, Memory: q.Memory})
+		if q.Storage != "" && !quantity.MatchString(q.Storage) {
+			v.add("spec.quota.storage", "%q is not a size: bytes with an optional suffix Ki, Mi, Gi, Ti or k, M, G, T, e.g. 500Gi", q.Storage)
+		}
 	}
 	return v.list
 }

@@ -63,6 +63,9 @@ func (e *statusError) Error() string {
 func retryable(err error) bool {
 	var se *statusError
 	if errors.As(err, &se) {
+		if se.err != nil && se.err.Code == errs.QuotaExceeded {
+			return false // a full quota does not empty by waiting: the step fails, saying which
+		}
 		return se.status >= 500 || se.status == http.StatusTooManyRequests || se.status == http.StatusRequestTimeout
 	}
 	return err != nil && !errors.Is(err, context.Canceled)

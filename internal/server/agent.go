@@ -76,8 +76,15 @@ func (s *Server) agentPutOutput(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxArtifactBytes)
+	limit, room, err := s.storageRoom(r.Context(), a.Project)
+	if err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(w, r.Body, min(s.cfg.MaxArtifactBytes, room))
 	out, err := s.objects.Put(r.Context(), a.Project, body)
+	if err != nil && room < s.cfg.MaxArtifactBytes && isTooLarge(err) {
+		return s.storageFull(r.Context(), a.Project, limit)
+	}
 	var coded *errs.Error
 	if err != nil && !errors.As(err, &coded) && !isTooLarge(err) {
 		return errs.Wrap(errs.Invalid, err, "upload of output %s was cut: %v", name, err)
@@ -89,6 +96,9 @@ func (s *Server) agentPutOutput(w http.ResponseWriter, r *http.Request) error {
 		out.Dir, out.Value = true, nil // a tar stream is never a JSON value
 	}
 	if err := s.sealValue(r.Context(), a.Project, &out); err != nil {
+		return err
+	}
+	if _, err := s.store.AddStorage(r.Context(), a.Project, out.Size); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/client"
+	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/store"
 )
 
@@ -152,5 +154,29 @@ func TestMembersAndServiceAccounts(t *testing.T) {
 	}
 	if resp := e.do("GET", "/api/v1/audit?project=p", e.tokP, nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("an editor reading the log: %d", resp.StatusCode)
+	}
+}
+
+// An upload that would pass the project's storage quota is refused with
+// quota_exceeded, naming the quota and its use; what fits is stored.
+func TestStorageQuota(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.store.PutProject(ctx, v1.Project{Metadata: v1.ObjectMeta{Name: "p"},
+		Spec: v1.ProjectSpec{Quota: &v1.Quota{Storage: "1Ki"}}}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := e.startAgent("p")
+	g.put("small", strings.Repeat("a", 600))
+	resp := e.do("PUT", g.base()+"/outputs/big", g.tok, strings.NewReader(strings.Repeat("b", 600)))
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an upload past the quota: %d", resp.StatusCode)
+	}
+	if got := errorOf(t, resp); got.Code != errs.QuotaExceeded || !strings.Contains(got.Message, "600 bytes stored of 1.0 KiB") {
+		t.Errorf("error %+v", got)
+	}
+	g.put("tiny", strings.Repeat("c", 100)) // still fits
+	if used, _ := e.store.StorageUsed(ctx, "p"); used != 700 {
+		t.Errorf("storage used %d, want 700", used)
 	}
 }

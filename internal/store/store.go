@@ -55,6 +55,12 @@ type Querier interface {
 	DeleteMembership(ctx context.Context, project, principal string) error
 	ListMemberships(ctx context.Context, f MembershipFilter) ([]Membership, error) // by project, then principal
 
+	// Usage: bytes of artifacts a project stored (for its storage quota).
+	// AddStorage adds n and returns the new total; StorageUsed is 0 for a
+	// project that stored nothing.
+	AddStorage(ctx context.Context, project string, n int64) (int64, error)
+	StorageUsed(ctx context.Context, project string) (int64, error)
+
 	// Keysets: a project's wrapped keys. PutKeyset stores k if the stored
 	// version is still expectVersion (0: none yet) and makes it
 	// expectVersion+1; otherwise errs.Conflict and nothing changes.

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Memberships", testMemberships},
 		{"Audit", testAudit},
 		{"Keysets", testKeysets},
+		{"Storage", testStorage},
 		{"Secrets", testSecrets},
 		{"Workflows", testWorkflows},
 		{"WorkflowsPerProject", testWorkflowsPerProject},
