@@ -103,7 +103,7 @@ func ServeHost(ctx context.Context, o HostOptions) int {
 		o.Agent.HTTPClient = newHTTPClient(64)
 	}
 	log := o.Logger.With("root", o.Root)
-	if err := useTaskUsers(&o.Agent); err != nil {
+	if err := useTaskUsers(&o.Agent, o.Root); err != nil {
 		log.Warn("the cloud metadata addresses are not blocked for tasks", "err", err)
 	}
 	unlock, err := sandbox.LockFile(filepath.Join(o.Root, HostLock), false)
@@ -151,6 +151,11 @@ func ServeHost(ctx context.Context, o HostOptions) int {
 		case s := <-sigs:
 			h.drain("signal " + s.String())
 		case now := <-tick.C:
+			if u := o.Agent.Users; u != nil {
+				if n := sandbox.KillStrays(u); n > 0 {
+					log.Info("killed processes finished tasks left running", "count", n)
+				}
+			}
 			if now.Sub(lastSweep) >= min(o.Keep, time.Minute) {
 				h.sweep(now)
 				lastSweep = now

@@ -44,12 +44,9 @@ func (a *attempt) taskUser(spec *sandbox.Spec, secretDir string) (release func()
 	if err != nil {
 		return nil, err
 	}
-	release = func() {
-		// Whatever still runs as the uid (a daemon that left the process
-		// group) goes before the uid can be handed to another attempt.
-		sandbox.KillUser(uid)
-		a.opts.Users.Release(uid)
-	}
+	// What the command leaves running as the uid (a daemon that left its
+	// process group) is killed by the host's sweep (sandbox.KillStrays).
+	release = func() { a.opts.Users.Release(uid) }
 	for _, d := range []string{a.work, secretDir} {
 		if d == "" {
 			continue
@@ -102,11 +99,10 @@ func chownTree(root string, uid, gid int) error {
 // useTaskUsers makes the agent host run commands as task users, and asks
 // the kernel to refuse their connections to the cloud metadata addresses.
 // It reports what it could not do; the users are used regardless.
-func useTaskUsers(o *Options) error {
+func useTaskUsers(o *Options, root string) error {
 	if !TaskUsers() {
 		return nil
 	}
-	o.Users = sandbox.NewUsers(sandbox.TaskUIDBase, sandbox.TaskUIDCount)
-	lo, hi := o.Users.Range()
-	return sandbox.BlockMetadata(lo, hi)
+	o.Users = sandbox.NewUsers(sandbox.TaskUIDRange(root), sandbox.TaskUIDCount)
+	return sandbox.BlockMetadata(sandbox.TaskUIDBase, sandbox.TaskUIDEnd)
 }

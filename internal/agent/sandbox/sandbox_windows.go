@@ -22,6 +22,5 @@ func Alive(pid int, start uint64) bool                { return false }
 func LockFile(path string, wait bool) (func(), error) { return nil, errUnsupported }
 func Held(path string) bool                           { return false }
 func KillGroup(pid int)                               {}
-func KillUser(uid uint32)                             {}
 func Terminate(pid int) error                         { return errUnsupported }
 func Detach(cmd *exec.Cmd)                            {}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 )
@@ -11,10 +12,23 @@ import (
 // machine uses, so that attempts cannot read each other's working
 // directories, and files of root (the control plane's data, the KEK) are
 // closed to them. Being numbers only, they need no /etc/passwd entries.
+//
+// Each agent host (one per local backend root; tests run several on one
+// machine) has a range of its own, so that hosts never hand out the same
+// uid; all ranges lie in [TaskUIDBase, TaskUIDEnd].
 const (
 	TaskUIDBase  = 2_000_000_000 // far above the ranges distributions and user namespaces hand out
-	TaskUIDCount = 65536
+	TaskUIDCount = 65536         // uids of one host
+	TaskUIDSlots = 32000         // host ranges
+	TaskUIDEnd   = TaskUIDBase + TaskUIDSlots*TaskUIDCount - 1
 )
+
+// TaskUIDRange is the first uid of the range of the host of root.
+func TaskUIDRange(root string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(root))
+	return TaskUIDBase + (h.Sum32()%TaskUIDSlots)*TaskUIDCount
+}
 
 // ErrNoTaskUser is Take's answer when every task uid is in use.
 var ErrNoTaskUser = errors.New("every task user id is in use")
@@ -24,14 +38,15 @@ var ErrNoTaskUser = errors.New("every task user id is in use")
 // commands ran (whose uids it no longer knows) is unlikely to give a
 // leftover's uid to a new attempt before the leftover is killed.
 type Users struct {
-	lo, n uint32
-	mu    sync.Mutex
-	used  map[uint32]bool
+	lo, n    uint32
+	mu       sync.Mutex
+	used     map[uint32]bool
+	released map[uint32]bool // handed back, maybe with strays running (KillStrays)
 }
 
 // NewUsers hands out uids lo to lo+n-1.
 func NewUsers(lo, n uint32) *Users {
-	return &Users{lo: lo, n: n, used: map[uint32]bool{}}
+	return &Users{lo: lo, n: n, used: map[uint32]bool{}, released: map[uint32]bool{}}
 }
 
 // Range is the first and last uid handed out.
@@ -53,9 +68,36 @@ func (u *Users) Take() (uint32, error) {
 	}
 }
 
-// Release frees a uid once its command and everything it left are gone.
+// Release frees a uid once its command is gone (see KillStrays for what
+// it may have left running).
 func (u *Users) Release(uid uint32) {
 	u.mu.Lock()
 	delete(u.used, uid)
+	u.released[uid] = true
 	u.mu.Unlock()
+}
+
+// strayCandidates are the uids released and not handed out again: a
+// process of one of them was left behind by a finished command.
+func (u *Users) strayCandidates() map[uint32]bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c := make(map[uint32]bool, len(u.released))
+	for uid := range u.released {
+		if !u.used[uid] {
+			c[uid] = true
+		}
+	}
+	return c
+}
+
+// swept forgets released uids none of whose processes remain.
+func (u *Users) swept(alive map[uint32]bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for uid := range u.released {
+		if !alive[uid] {
+			delete(u.released, uid)
+		}
+	}
 }

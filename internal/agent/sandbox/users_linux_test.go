@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,7 +83,7 @@ func TestBlockMetadata(t *testing.T) {
 		}
 		t.Skip("iptables is not installed")
 	}
-	lo, hi := uint32(TaskUIDBase), uint32(TaskUIDBase+TaskUIDCount-1)
+	lo, hi := uint32(TaskUIDBase), uint32(TaskUIDEnd) // what agent hosts block
 	if err := BlockMetadata(lo, hi); err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +127,53 @@ func TestTaskUserMemoryLimit(t *testing.T) {
 	}
 	if got := strings.Fields(out.String()); len(got) != 2 || got[0] != strconv.Itoa(256<<10) || got[1] != strconv.Itoa(int(uid)) {
 		t.Errorf("ulimit -v and id -u: %q, want %d KiB as %d", out.String(), 256<<10, uid)
+	}
+}
+
+// What a task left running as a uid no attempt holds is killed; a uid in
+// use is left alone.
+func TestKillStrays(t *testing.T) {
+	needRoot(t)
+	u := NewUsers(TaskUIDBase+100, 2)
+	held, err := u.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray, err := u.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Release(stray) // its command ended; something it started did not
+	start := func(uid uint32) *Process {
+		cmd := exec.Command("sleep", "30")
+		cmd.Dir = "/"
+		p, err := Start(cmd, Spec{Name: "t", UID: uid, GID: uid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pHeld, pStray := start(held), start(stray)
+	defer pHeld.Signal(9)
+	if n := KillStrays(u); n != 1 {
+		t.Errorf("KillStrays killed %d, want 1", n)
+	}
+	if res, _ := pStray.Wait(); res.Signal != 9 {
+		t.Errorf("the stray ended %+v, want killed", res)
+	}
+	if err := syscall.Kill(pHeld.Pid(), 0); err != nil {
+		t.Errorf("the held uid's process is gone: %v", err)
+	}
+}
+
+func TestTaskUIDRanges(t *testing.T) {
+	a, b := TaskUIDRange("/var/lib/koya/attempts"), TaskUIDRange("/tmp/other/attempts")
+	for _, lo := range []uint32{a, b} {
+		if lo < TaskUIDBase || lo+TaskUIDCount-1 > TaskUIDEnd || (lo-TaskUIDBase)%TaskUIDCount != 0 {
+			t.Errorf("range at %d is outside the task uids or misaligned", lo)
+		}
+	}
+	if a == b {
+		t.Errorf("two roots share the range %d", a)
 	}
 }
