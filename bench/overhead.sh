@@ -41,7 +41,7 @@ for _ in $(seq 100); do "$work/koya" get projects >/dev/null 2>&1 && break; slee
 
 # File system work left by earlier runs (writeback, discards) slows this
 # VM's file creation for seconds: start from a quiet disk.
-sync; sleep 5
+sync; sleep 15
 t0=$(date +%s.%N)
 "$work/koya" run overhead --follow >/dev/null
 t1=$(date +%s.%N)

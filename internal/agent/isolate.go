@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/koya-dev/koya/internal/agent/sandbox"
 )
@@ -37,8 +38,11 @@ func (a *attempt) taskUser(spec *sandbox.Spec, secretDir string) (release func()
 	if err := os.Chmod(a.dir, 0o711); err != nil {
 		return nil, err
 	}
-	if err := Traversable(filepath.Dir(a.dir)); err != nil {
-		return nil, err
+	if root := filepath.Dir(a.dir); !traversed.has(root) {
+		if err := Traversable(root); err != nil {
+			return nil, err
+		}
+		traversed.add(root)
 	}
 	uid, err := a.opts.Users.Take()
 	if err != nil {
@@ -85,6 +89,18 @@ func Traversable(dir string) error {
 		}
 	}
 }
+
+// traversed remembers roots found traversable: the check walks every
+// directory up to /, and a root's parents do not change between attempts.
+var traversed = &dirSet{m: map[string]bool{}}
+
+type dirSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (s *dirSet) has(d string) bool { s.mu.Lock(); defer s.mu.Unlock(); return s.m[d] }
+func (s *dirSet) add(d string)      { s.mu.Lock(); s.m[d] = true; s.mu.Unlock() }
 
 // chownTree gives a tree the agent made to uid, never following links.
 func chownTree(root string, uid, gid int) error {
