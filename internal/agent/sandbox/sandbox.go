@@ -20,10 +20,9 @@ package sandbox
 
 import (
 	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	v1 "github.com/koya-dev/koya/api/v1"
 )
 
 // Spec is how to isolate one command.
@@ -64,29 +63,5 @@ var ErrLocked = errors.New("locked by another process")
 var ErrNetworkNeedsRoot = errors.New("network: none needs root on the local backend")
 
 // ParseMemory reads a Kubernetes-style quantity ("512Mi", "4Gi", "1G",
-// "1500000") as bytes.
-func ParseMemory(s string) (int64, error) {
-	orig := s
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	mult := float64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   float64
-	}{
-		{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"Pi", 1 << 50}, {"Ei", 1 << 60},
-		{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18},
-	} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a memory quantity (like 512Mi or 4Gi)", orig)
-	}
-	return int64(n * mult), nil
-}
+// "1500000") as bytes, as the workflow's validation does.
+func ParseMemory(s string) (int64, error) { return v1.MemoryBytes(s) }
