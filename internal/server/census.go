@@ -30,8 +30,7 @@ func (s *Server) logKeys() (logKeyStore, error) {
 // census is how much of a project's data each key encrypts.
 type census struct {
 	artifacts, logs map[uint32]int64
-	// secrets (their latest versions) are counted so that their key is not
-	// disabled under them, but not moved: setting a secret again does.
+	// secrets: their latest versions (the rewrap moves them too).
 	secrets map[uint32]int64
 	// plainArtifacts and plainLogs are not koya ciphertext: stored before
 	// encryption at rest.
@@ -41,11 +40,11 @@ type census struct {
 // under is how many items key id encrypts.
 func (c census) under(id uint32) int64 { return c.artifacts[id] + c.logs[id] + c.secrets[id] }
 
-// besides is how many artifacts and log lines (what a rewrap moves) are
-// under another key than id.
+// besides is how many artifacts, log lines and secrets (what a rewrap
+// moves) are under another key than id.
 func (c census) besides(id uint32) int64 {
 	var n int64
-	for _, m := range []map[uint32]int64{c.artifacts, c.logs} {
+	for _, m := range []map[uint32]int64{c.artifacts, c.logs, c.secrets} {
 		for k, v := range m {
 			if k != id {
 				n += v

@@ -135,7 +135,43 @@ func (s *Server) rewrap(ctx context.Context, project string, primary uint32, j *
 	if err != nil {
 		return err
 	}
-	return s.rewrapLogs(ctx, project, primary, step)
+	if err := s.rewrapLogs(ctx, project, primary, step); err != nil {
+		return err
+	}
+	return s.rewrapSecrets(ctx, project, primary, step)
+}
+
+// rewrapSecrets moves the latest version of each of project's secrets that
+// is under another key than primary; a secret set again meanwhile is left
+// to its new version (already under the primary key).
+func (s *Server) rewrapSecrets(ctx context.Context, project string, primary uint32, step func(error)) error {
+	ss, err := s.store.ListSecrets(ctx, project)
+	if err != nil {
+		return err
+	}
+	for _, sec := range ss {
+		full, err := s.store.GetSecret(ctx, project, sec.Name)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if id, err := keys.KeyIDOf(full.Value); err == nil && id == primary {
+			continue
+		}
+		full.Value, err = s.keys.Reencrypt(ctx, project, secretKind, full.Name, full.Value)
+		if err == nil {
+			if err = s.store.ResealSecret(ctx, full); errs.Is(err, errs.Conflict) {
+				err = nil
+			}
+		}
+		step(err)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // primaryKey is the id of project's primary key.

@@ -76,6 +76,10 @@ type Querier interface {
 	// ListSecrets lists a project's secrets by name: names, versions and
 	// times, never values.
 	ListSecrets(ctx context.Context, project string) ([]Secret, error)
+	// ResealSecret replaces the value of version s.Version with s.Value:
+	// the same secret under another key (key rotation). errs.Conflict if
+	// the name moved on to another version meanwhile.
+	ResealSecret(ctx context.Context, s Secret) error
 	// DeleteSecret erases a secret's value; errs.NotFound if it has none.
 	DeleteSecret(ctx context.Context, project, name string) error
 

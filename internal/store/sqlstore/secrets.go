@@ -76,3 +76,19 @@ func (q *querier) DeleteSecret(ctx context.Context, project, name string) error 
 		return affected(res, func() error { return secretNotFound(project, name) })
 	})
 }
+
+func (q *querier) ResealSecret(ctx context.Context, s store.Secret) error {
+	if len(s.Value) == 0 {
+		return errs.E(errs.Invalid, "resealing secret %q needs a value", s.Name)
+	}
+	return q.write(ctx, func(q *querier) error {
+		res, err := q.exec(ctx, `UPDATE secrets SET value = ? WHERE project = ? AND name = ? AND version = ? AND NOT deleted`,
+			s.Value, s.Project, s.Name, s.Version)
+		if err != nil {
+			return q.s.wrap(err, "secret %q of project %q", s.Name, s.Project)
+		}
+		return affected(res, func() error {
+			return errs.E(errs.Conflict, "secret %q of project %q is no longer at version %d", s.Name, s.Project, s.Version)
+		})
+	})
+}

@@ -11,6 +11,28 @@ import (
 	"github.com/koya-dev/koya/internal/store"
 )
 
+func testResealSecret(t *testing.T, s store.Store) {
+	v1s, err := s.PutSecret(ctx, store.Secret{Project: "p", Name: "R", Value: []byte("under-key-1"), CreatedAt: at(1), CreatedBy: "alice"})
+	must(t, err)
+	// The same version under another key: the value changes, the version
+	// and its author do not.
+	must(t, s.ResealSecret(ctx, store.Secret{Project: "p", Name: "R", Version: v1s.Version, Value: []byte("under-key-2")}))
+	got, err := s.GetSecret(ctx, "p", "R")
+	must(t, err)
+	if string(got.Value) != "under-key-2" || got.Version != v1s.Version || got.CreatedBy != "alice" {
+		t.Fatalf("after ResealSecret: %+v", got)
+	}
+	// A version that moved on is not overwritten.
+	_, err = s.PutSecret(ctx, store.Secret{Project: "p", Name: "R", Value: []byte("new"), CreatedAt: at(2), CreatedBy: "bob"})
+	must(t, err)
+	wantCode(t, s.ResealSecret(ctx, store.Secret{Project: "p", Name: "R", Version: v1s.Version, Value: []byte("stale")}), errs.Conflict, "ResealSecret of an old version")
+	if got, _ := s.GetSecret(ctx, "p", "R"); string(got.Value) != "new" {
+		t.Fatalf("a stale reseal overwrote the new version: %q", got.Value)
+	}
+	must(t, s.DeleteSecret(ctx, "p", "R"))
+	wantCode(t, s.ResealSecret(ctx, store.Secret{Project: "p", Name: "R", Version: got.Version, Value: []byte("x")}), errs.Conflict, "ResealSecret of a deleted secret")
+}
+
 func testSecrets(t *testing.T, s store.Store) {
 	_, err := s.GetSecret(ctx, "p", "A")
 	wantCode(t, err, errs.NotFound, "GetSecret before any")

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Keysets", testKeysets},
 		{"Storage", testStorage},
 		{"Secrets", testSecrets},
+		{"ResealSecret", testResealSecret},
 		{"Workflows", testWorkflows},
 		{"WorkflowsPerProject", testWorkflowsPerProject},
 		{"Runs", testRuns},
