@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 
 	v1 "github.com/koya-dev/koya/api/v1"
@@ -212,8 +213,10 @@ func renderTask(run store.Run, def *v1.Step, vars expr.Vars, item any, hasItem b
 }
 
 // cacheKey memoises a task by what determines its result: image, rendered
-// command, env, working directory, declared outputs and the digests of its
-// inputs (params reach the task only through these).
+// command, env, the names of the secrets it gets, working directory,
+// declared outputs and the digests of its inputs (params reach the task
+// only through these). Secrets' values are not in it: a new version of a
+// credential does not make earlier results stale.
 func cacheKey(m v1.TaskManifest) string {
 	h := sha256.New()
 	w := func(parts ...string) {
@@ -224,6 +227,8 @@ func cacheKey(m v1.TaskManifest) string {
 	w("v1", m.Image, m.WorkDir, m.Network)
 	w(m.Command...)
 	w(sortedPairs(m.Env)...)
+	secrets := slices.Sorted(slices.Values(m.Secrets))
+	w(append([]string{"secrets"}, secrets...)...)
 	w(sortedPairs(m.Outputs)...)
 	for _, in := range m.Inputs {
 		w(in.Name, in.Path)
