@@ -52,6 +52,7 @@ type Engine struct {
 	owner    string
 	metrics  *metrics
 	notifier *Notifier
+	steps    *stepCache
 
 	wakeup  chan struct{}
 	jobs    chan job
@@ -109,6 +110,7 @@ func New(cfg Config) (*Engine, error) {
 		owner:     host + "/" + uuid.NewString()[:8],
 		metrics:   newMetrics(cfg.Metrics),
 		notifier:  NewNotifier(),
+		steps:     newStepCache(),
 		wakeup:    make(chan struct{}, 1),
 		jobs:      make(chan job, 1024),
 		started:   make(chan startedAttempt, 1024),

@@ -63,9 +63,10 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 	var (
 		results []applyResult
 		runs    []string
+		steps   []cachedSteps // each run's step rows once the plan committed
 	)
 	err := e.store.Tx(ctx, func(q store.Querier) error {
-		results, runs = results[:0], runs[:0]
+		results, runs, steps = results[:0], runs[:0], steps[:0]
 		ids, err := q.ClaimWakeups(ctx, now, planBatch)
 		if err != nil {
 			return err
@@ -83,7 +84,7 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			if err := q.LockRun(ctx, id); err != nil {
 				return err
 			}
-			snap, err := loadSnapshot(ctx, q, e.cfg.Unseal, id, capacity, now)
+			snap, err := loadSnapshot(ctx, q, e.steps, e.cfg.Unseal, id, capacity, now)
 			if errs.Is(err, errs.NotFound) {
 				continue
 			}
@@ -119,11 +120,17 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			}
 			results = append(results, res)
 			runs = append(runs, id)
+			steps = append(steps, cachedSteps{version: snap.Run.StepsVersion + int64(len(plan.Steps)), steps: applied(snap.Steps, plan.Steps)})
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
+	}
+	for i, id := range runs {
+		if len(steps[i].steps) > 0 {
+			e.steps.put(id, steps[i].version, steps[i].steps)
+		}
 	}
 	e.metrics.planSeconds.Observe(time.Since(start).Seconds())
 	for i, res := range results {

@@ -114,7 +114,9 @@ type planner struct {
 	phases  map[string]v1.Phase // each step's phase, kept by setStep
 	changed map[string]bool
 	again   bool // plan again now: a step could expand once outputs are loaded
-	out     Plan
+	// heldBack: a ready step waits unexpanded for capacity (see expandSteps).
+	heldBack bool
+	out      Plan
 }
 
 func (p *planner) plan() Plan {
@@ -200,8 +202,22 @@ func (p *planner) expireAttempts() {
 }
 
 // expandSteps creates the tasks of every step whose needs are all done, or
-// skips it when a need did not succeed or its when-guard is false.
+// skips it when a need did not succeed or its when-guard is false. Steps
+// are expanded only while their tasks could start now (the capacity left
+// after the tasks already waiting): a workflow of a thousand independent
+// steps then has a few under way at a time, and a pass looks at those
+// rather than at a thousand; the others wait unexpanded, and the run asks
+// to be woken when capacity frees.
 func (p *planner) expandSteps() {
+	budget := p.snap.Capacity
+	if par := p.snap.Run.Spec.Parallelism; par > 0 {
+		budget = min(budget, par-len(p.snap.Active))
+	}
+	for _, s := range p.steps {
+		if s.Expanded && !s.Phase.Done() {
+			budget -= p.snap.Counts[s.Name][v1.Pending]
+		}
+	}
 	for _, s := range p.steps {
 		if s.Expanded || s.Phase.Done() {
 			continue
@@ -219,6 +235,10 @@ func (p *planner) expandSteps() {
 			p.setStep(s, v1.Skipped, blocker)
 			continue
 		}
+		if budget <= 0 {
+			p.heldBack = true
+			continue
+		}
 		if !p.outputsLoaded(s.Name) {
 			// A need finished in this pass: its outputs were not in the
 			// snapshot. Expand on the next pass, right away.
@@ -232,6 +252,7 @@ func (p *planner) expandSteps() {
 		case skip != "":
 			p.setStep(s, v1.Skipped, skip)
 		default:
+			budget -= len(tasks)
 			s.Expanded = true
 			s.Items = len(tasks)
 			p.out.NewTasks = append(p.out.NewTasks, tasks...)
@@ -335,7 +356,7 @@ func (p *planner) startTasks() {
 	// Tasks left waiting only because the engine (or the project's quota)
 	// is full: ask to be woken when capacity frees up anywhere, not just in
 	// this run.
-	p.out.Starved = pending > len(p.out.Starts) && (len(p.out.Starts) >= p.snap.Capacity || quotaFull)
+	p.out.Starved = pending > len(p.out.Starts) && (len(p.out.Starts) >= p.snap.Capacity || quotaFull) || p.heldBack
 	p.out.Use = use
 }
 

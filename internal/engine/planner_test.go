@@ -189,6 +189,19 @@ func TestMakePlan(t *testing.T) {
 			ready:  map[string][]store.Task{"train": asking("train", 3, v1.Resources{Memory: "3Gi"})}},
 		want: []string{"start train[0] #1 on local", "start train[1] #1 on local", "starved"},
 	}, {
+		name: "independent steps are expanded only as far as their tasks can start",
+		w:    world{spec: v1.WorkflowSpec{Steps: []v1.Step{step("a"), step("b"), step("c"), step("d")}}, capacity: 2},
+		want: []string{"start a[0] #1 on local", "start b[0] #1 on local", "starved",
+			"step a Running items=1", "step b Running items=1", "task a[0] echo a", "task b[0] echo b"},
+	}, {
+		name: "a held-back step is expanded once tasks waiting leave room",
+		w: world{spec: v1.WorkflowSpec{Steps: []v1.Step{step("a"), step("b"), step("c")}}, capacity: 2,
+			steps:  map[string]store.Step{"a": {Phase: v1.Running, Expanded: true, Items: 1}},
+			counts: map[string]map[v1.Phase]int{"a": {v1.Pending: 1}},
+			ready:  map[string][]store.Task{"a": pending("a", 1)}},
+		want: []string{"start a[0] #1 on local", "start b[0] #1 on local", "starved",
+			"step b Running items=1", "task b[0] echo b"},
+	}, {
 		name: "step parallelism counts the step's running attempts",
 		w: world{spec: v1.WorkflowSpec{Steps: []v1.Step{{Name: "s", Command: []string{"x"}, Parallelism: 2, Foreach: []any{1, 2, 3, 4}}}},
 			steps:  map[string]store.Step{"s": {Phase: v1.Running, Expanded: true, Items: 4}},

@@ -13,7 +13,7 @@ import (
 // counts, the due tasks that could start, active attempts and, for steps
 // about to expand, the outputs of the steps they refer to. It never reads
 // every task of a large fan-out unless the run is being cancelled.
-func loadSnapshot(ctx context.Context, q store.Querier, unseal Unsealer, runID string, capacity int, now time.Time) (Snapshot, error) {
+func loadSnapshot(ctx context.Context, q store.Querier, cache *stepCache, unseal Unsealer, runID string, capacity int, now time.Time) (Snapshot, error) {
 	run, err := q.GetRun(ctx, runID)
 	if err != nil {
 		return Snapshot{}, err
@@ -22,11 +22,25 @@ func loadSnapshot(ctx context.Context, q store.Querier, unseal Unsealer, runID s
 	if run.Phase.Done() {
 		return snap, nil
 	}
-	if snap.Steps, err = q.ListSteps(ctx, runID); err != nil {
-		return snap, err
+	var ok bool
+	if snap.Steps, ok = cache.get(runID, run.StepsVersion); !ok {
+		if snap.Steps, err = q.ListSteps(ctx, runID); err != nil {
+			return snap, err
+		}
+		cache.put(runID, run.StepsVersion, append([]store.Step(nil), snap.Steps...))
 	}
-	if snap.Counts, err = q.CountTasks(ctx, runID); err != nil {
-		return snap, err
+	// Counts of the steps under way only: those the planner looks at.
+	var open []string
+	for _, s := range snap.Steps {
+		if s.Expanded && !s.Phase.Done() {
+			open = append(open, s.Name)
+		}
+	}
+	snap.Counts = map[string]map[v1.Phase]int{}
+	if len(open) > 0 {
+		if snap.Counts, err = q.CountTasks(ctx, runID, open...); err != nil {
+			return snap, err
+		}
 	}
 	if snap.Active, err = q.ListAttempts(ctx, store.AttemptFilter{RunID: runID, Phases: []v1.Phase{v1.Pending, v1.Running}}); err != nil {
 		return snap, err

@@ -124,7 +124,8 @@ type Querier interface {
 	// Pending tasks (nil if none): when a retry's backoff ends.
 	EarliestRetry(ctx context.Context, runID string, after time.Time) (*time.Time, error)
 	// CountTasks counts a run's tasks by step and phase.
-	CountTasks(ctx context.Context, runID string) (map[string]map[v1.Phase]int, error)
+	// With steps, it counts only theirs.
+	CountTasks(ctx context.Context, runID string, steps ...string) (map[string]map[v1.Phase]int, error)
 
 	// Attempts.
 	InsertAttempt(ctx context.Context, a Attempt) error
@@ -194,6 +195,9 @@ type Run struct {
 	CreatedAt       time.Time
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
+	// StepsVersion counts changes to the run's step rows (UpdateStep): a
+	// copy of them read at one version is current while it holds.
+	StepsVersion int64
 }
 
 // Step is one node of a run's DAG.

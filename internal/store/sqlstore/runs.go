@@ -68,7 +68,7 @@ func (q *querier) insertSteps(ctx context.Context, runID string, steps []store.S
 }
 
 const runCols = `seq, id, project, workflow, workflow_version, spec_digest, params, phase, message, cancel_requested, retry_of,
-  created_at, started_at, finished_at`
+  created_at, started_at, finished_at, steps_version`
 
 // scanRun scans a row of runCols; the spec is resolved from its digest
 // afterwards.
@@ -77,7 +77,7 @@ func scanRun(sc interface{ Scan(...any) error }) (store.Run, string, error) {
 	var digest string
 	err := sc.Scan(&r.Seq, &r.ID, &r.Project, &r.Workflow, &r.WorkflowVersion, &digest, jsonCol{&r.Params},
 		&r.Phase, &r.Message, &r.CancelRequested, &r.RetryOf,
-		timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt})
+		timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt}, &r.StepsVersion)
 	return r, digest, err
 }
 

@@ -31,6 +31,11 @@ FROM steps WHERE run_id = ? ORDER BY position`, runID)
 func (q *querier) UpdateStep(ctx context.Context, s store.Step) error {
 	d := q.s.d
 	return q.write(ctx, func(q *querier) error {
+		// The run's steps version first: if the two were ever apart, a
+		// reader would reload step rows it need not, never keep stale ones.
+		if _, err := q.exec(ctx, `UPDATE runs SET steps_version = steps_version + 1 WHERE id = ?`, s.RunID); err != nil {
+			return q.s.wrap(err, "run %q", s.RunID)
+		}
 		res, err := q.exec(ctx, `UPDATE steps SET phase = ?, expanded = ?, items = ?, message = ?, backend = ?, started_at = ?, finished_at = ?
 WHERE run_id = ? AND name = ?`, string(s.Phase), s.Expanded, s.Items, s.Message, s.Backend,
 			d.timePtrArg(s.StartedAt), d.timePtrArg(s.FinishedAt), s.RunID, s.Name)

@@ -176,8 +176,15 @@ func (q *querier) EarliestRetry(ctx context.Context, runID string, after time.Ti
 }
 
 // CountTasks reads the counts the database keeps as tasks change.
-func (q *querier) CountTasks(ctx context.Context, runID string) (map[string]map[v1.Phase]int, error) {
-	rows, err := q.query(ctx, `SELECT step, phase, n FROM task_counts WHERE run_id = ? AND n > 0`, runID)
+func (q *querier) CountTasks(ctx context.Context, runID string, steps ...string) (map[string]map[v1.Phase]int, error) {
+	query, args := `SELECT step, phase, n FROM task_counts WHERE run_id = ? AND n > 0`, []any{runID}
+	if len(steps) > 0 {
+		query += ` AND step IN ` + placeholders(len(steps))
+		for _, s := range steps {
+			args = append(args, s)
+		}
+	}
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, q.s.wrap(err, "count tasks of run %q", runID)
 	}

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Runs", testRuns},
 		{"ListRuns", testListRuns},
 		{"Steps", testSteps},
+		{"StepsVersion", testStepsVersion},
+		{"CountTasksOfSteps", testCountTasksOfSteps},
 		{"Tasks", testTasks},
 		{"ListTasks", testListTasks},
 		{"InsertManyTasks", testInsertManyTasks},
