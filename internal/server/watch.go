@@ -4,10 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
+// watchEvery is the least time between two renders of a watched run: a
+// run of many short steps changes hundreds of times a second, and each
+// render reads every step; a person watching sees no difference.
+const watchEvery = 100 * time.Millisecond
+
 // watchRun streams the run (with step statuses) once at the start and
-// again on every change, and ends once the run is done.
+// again on every change (at most every watchEvery), and ends once the run
+// is done.
 func (s *Server) watchRun(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.runOf(r)
 	if err != nil {
@@ -17,7 +24,16 @@ func (s *Server) watchRun(w http.ResponseWriter, r *http.Request) error {
 	defer fl.stop()
 	var es *eventStream
 	var last []byte
+	var renderedAt time.Time
 	for {
+		if d := watchEvery - time.Since(renderedAt); d > 0 {
+			select {
+			case <-time.After(d): // changes meanwhile are in the next render
+			case <-r.Context().Done():
+				return nil
+			}
+		}
+		renderedAt = time.Now()
 		view, err := s.engine.RunView(r.Context(), run.ID)
 		if err != nil {
 			if es == nil {
