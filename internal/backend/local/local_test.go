@@ -356,7 +356,7 @@ func TestTaskIsolation(t *testing.T) {
 	}) {
 		t.Fatal("the first task never wrote its file")
 	}
-	probe := fmt.Sprintf(`id -u; for f in %s %s %s %s; do cat "$f" || echo "refused $f"; done`,
+	probe := fmt.Sprintf(`echo "uid=$(id -u)"; for f in %s %s %s %s; do cat "$f" || echo "refused $f"; done`,
 		filepath.Join(root, "first", agent.WorkDirName, "mine.txt"), filepath.Join(root, "second", agent.ManifestFile), db, kek)
 	if _, err := b.Start(ctx, srv.Manifest("second", "sh", "-c", probe)); err != nil {
 		t.Fatal(err)
@@ -367,8 +367,15 @@ func TestTaskIsolation(t *testing.T) {
 		lines = append(lines, l.Text)
 	}
 	text := strings.Join(lines, "\n")
-	if uid, err := strconv.Atoi(lines[0]); err != nil || uid < sandbox.TaskUIDBase {
-		t.Errorf("the task ran as uid %q, want a task user", lines[0])
+	// stdout and stderr lines may interleave either way: look for the uid.
+	uid := -1
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, "uid="); ok {
+			uid, _ = strconv.Atoi(v)
+		}
+	}
+	if uid < sandbox.TaskUIDBase {
+		t.Errorf("the task ran as uid %d, want a task user:\n%s", uid, text)
 	}
 	for _, leak := range []string{"private", "DB-CONTENT", "KEK-CONTENT", srv.Manifest("second", "x").Token} {
 		if strings.Contains(text, leak) {
