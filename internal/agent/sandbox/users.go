@@ -56,12 +56,13 @@ func (u *Users) Range() (lo, hi uint32) { return u.lo, u.lo + u.n - 1 }
 func (u *Users) Take() (uint32, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if uint32(len(u.used)) >= u.n {
+	if uint32(len(u.used)+len(u.released)) >= u.n {
 		return 0, ErrNoTaskUser
 	}
 	for {
+		// Not a released uid: KillStrays may be killing what runs as it.
 		uid := u.lo + rand.Uint32N(u.n)
-		if !u.used[uid] {
+		if !u.used[uid] && !u.released[uid] {
 			u.used[uid] = true
 			return uid, nil
 		}
@@ -77,21 +78,21 @@ func (u *Users) Release(uid uint32) {
 	u.mu.Unlock()
 }
 
-// strayCandidates are the uids released and not handed out again: a
-// process of one of them was left behind by a finished command.
+// strayCandidates are the uids released: a process of one of them was
+// left behind by a finished command. They are not handed out again until
+// a sweep finds none (swept).
 func (u *Users) strayCandidates() map[uint32]bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	c := make(map[uint32]bool, len(u.released))
 	for uid := range u.released {
-		if !u.used[uid] {
-			c[uid] = true
-		}
+		c[uid] = true
 	}
 	return c
 }
 
-// swept forgets released uids none of whose processes remain.
+// swept gives back to the pool the released uids none of whose processes
+// remain.
 func (u *Users) swept(alive map[uint32]bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()

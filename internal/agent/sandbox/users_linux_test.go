@@ -24,9 +24,14 @@ func TestUsersTakeAndRelease(t *testing.T) {
 	if _, err := u.Take(); err != ErrNoTaskUser {
 		t.Fatalf("a fourth Take: %v", err)
 	}
+	// A released uid comes back only once a sweep found nothing of it.
 	u.Release(TaskUIDBase + 1)
+	if _, err := u.Take(); err != ErrNoTaskUser {
+		t.Fatalf("Take of a released, unswept uid: %v", err)
+	}
+	KillStrays(u)
 	if uid, err := u.Take(); err != nil || uid != TaskUIDBase+1 {
-		t.Fatalf("Take after a release = %d, %v", uid, err)
+		t.Fatalf("Take after a release and a sweep = %d, %v", uid, err)
 	}
 }
 
