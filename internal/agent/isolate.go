@@ -57,7 +57,11 @@ func (a *attempt) taskUser(spec *sandbox.Spec, secretDir string) (release func()
 		}
 		// 0700: what the command makes there with its umask (0644 files)
 		// stays its own.
-		if err := chownTree(d, int(uid), int(uid)); err != nil || os.Chmod(d, 0o700) != nil {
+		err := chownTree(d, int(uid), int(uid))
+		if err == nil {
+			err = os.Chmod(d, 0o700)
+		}
+		if err != nil {
 			release()
 			return nil, fmt.Errorf("handing %s to the task user: %v", d, err)
 		}
