@@ -127,20 +127,18 @@ func handle(attemptID string, st state) backend.Handle {
 func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle, error) {
 	dir := filepath.Join(d.o.Root, m.AttemptID)
 	err := os.Mkdir(dir, 0o700)
-	if err == nil {
-		// A new attempt: no agent can have it yet. (A concurrent Start
-		// finds the directory and takes the careful path; at worst both
-		// ask the host, which lets one agent take it.)
-		return d.start(ctx, m, dir)
-	}
-	if !errors.Is(err, fs.ErrExist) {
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return backend.Handle{}, errs.Wrap(errs.Internal, err, "creating the attempt directory")
 	}
-	unlock, err := lock(filepath.Join(dir, ".start.lock"))
+	created := err == nil
+	unlock, err := sandbox.LockDir(dir)
 	if err != nil {
 		return backend.Handle{}, errs.Wrap(errs.Internal, err, "locking the attempt directory")
 	}
 	defer unlock()
+	if created {
+		return d.start(ctx, m, dir) // a new attempt: no agent can have it yet
+	}
 
 	if alive(dir) {
 		return handle(m.AttemptID, state{Dir: dir}), nil
@@ -254,7 +252,7 @@ func (d *Driver) Recover(ctx context.Context, h backend.Handle) error {
 	if _, ok, _ := agent.ReadResult(dir); !ok {
 		return nil // died mid-command: Status says Lost
 	}
-	unlock, err := lock(filepath.Join(dir, ".start.lock"))
+	unlock, err := sandbox.LockDir(dir)
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "locking the attempt directory")
 	}
@@ -292,8 +290,6 @@ func (d *Driver) Cleanup(ctx context.Context, h backend.Handle) error {
 	}
 	return nil
 }
-
-func lock(path string) (func(), error) { return sandbox.LockFile(path, true) }
 
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
