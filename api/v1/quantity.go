@@ -36,3 +36,16 @@ func MemoryBytes(s string) (int64, error) {
 	}
 	return int64(n * mult), nil
 }
+
+// FormatBytes writes n for people: "600 bytes", "1.5 KiB", "4.0 GiB".
+func FormatBytes(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size float64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if float64(n) >= u.size {
+			return fmt.Sprintf("%.1f %s", float64(n)/u.size, u.unit)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -20,13 +20,11 @@ const (
 	CancelFile   = "cancel"      // asks the agent (even a future one) to stop
 	LockFile     = "agent.lock"  // held by the running agent when the manifest is read-only
 	OutboxDir    = "outbox"      // events and log lines not yet acknowledged
-	// Written by drivers that launch the agent, reserved here too.
-	PIDFile = "agent.pid"
-	LogFile = "agent.log"
+	LogFile      = "agent.log"   // the agent's own log (the agent host writes it)
 )
 
 var reserved = map[string]bool{ManifestFile: true, ResultFile: true, RunFile: true, CancelFile: true,
-	LockFile: true, OutboxDir: true, PIDFile: true, LogFile: true}
+	LockFile: true, OutboxDir: true, LogFile: true}
 
 // ErrCancelled and ErrLost are the wire values of api/v1: a stopped attempt,
 // and a command that started under a previous agent which cannot tell how

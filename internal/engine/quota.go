@@ -35,17 +35,9 @@ func overQuota(q *v1.Quota, u Use, r v1.Resources) string {
 		return fmt.Sprintf("cpu: %g of %g cores in use, the task asks for %g", u.CPU, q.CPU, r.CPU)
 	}
 	if limit, _ := v1.MemoryBytes(q.Memory); limit > 0 && next.Memory > limit {
-		return fmt.Sprintf("memory: %s of %s in use, the task asks for %s", bytesText(u.Memory), q.Memory, r.Memory)
+		return fmt.Sprintf("memory: %s of %s in use, the task asks for %s", v1.FormatBytes(u.Memory), q.Memory, r.Memory)
 	}
 	return ""
-}
-
-func bytesText(n int64) string {
-	const gi = 1 << 30
-	if n >= gi {
-		return fmt.Sprintf("%.1fGi", float64(n)/gi)
-	}
-	return fmt.Sprintf("%.0fMi", float64(n)/(1<<20))
 }
 
 // projectUse sums what the project's unfinished attempts ask for. Only

@@ -13,7 +13,12 @@ import (
 // The agent routes: the only ones an attempt's token opens, and only for
 // that attempt (checked by authorize before these run).
 
+// attemptOf is the attempt of an agent route: the one authentication read
+// for the agent's token (authorize checked it is the path's).
 func (s *Server) attemptOf(r *http.Request) (store.Attempt, error) {
+	if c := callerOf(r.Context()); c.Attempt.ID != "" && c.Attempt.ID == r.PathValue("id") {
+		return c.Attempt, nil
+	}
 	return s.store.GetAttempt(r.Context(), r.PathValue("id"))
 }
 

@@ -34,6 +34,7 @@ type callerKey struct{}
 type caller struct {
 	Token     store.Token
 	Principal store.Principal // zero for agent tokens
+	Attempt   store.Attempt   // an agent token's attempt, as read to authenticate it
 }
 
 // callerOf is the request's caller, from its context.
@@ -87,7 +88,7 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		if a.FinishedAt != nil && s.clock().Sub(*a.FinishedAt) > AgentTokenGrace {
 			return caller{}, denied
 		}
-		return caller{Token: t}, nil
+		return caller{Token: t, Attempt: a}, nil
 	}
 	p, err := s.store.GetPrincipal(r.Context(), t.Subject)
 	if errs.Is(err, errs.NotFound) {

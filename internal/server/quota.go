@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"math"
 
 	v1 "github.com/koya-dev/koya/api/v1"
@@ -34,17 +33,5 @@ func (s *Server) storageRoom(ctx context.Context, project string) (limit, room i
 func (s *Server) storageFull(ctx context.Context, project string, limit int64) error {
 	used, _ := s.store.StorageUsed(ctx, project)
 	return errs.E(errs.QuotaExceeded, "the storage quota of project %s is full: %s stored of %s (spec.quota.storage); this output does not fit",
-		project, sizeText(used), sizeText(limit))
-}
-
-func sizeText(n int64) string {
-	for _, u := range []struct {
-		unit string
-		size float64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if float64(n) >= u.size {
-			return fmt.Sprintf("%.1f %s", float64(n)/u.size, u.unit)
-		}
-	}
-	return fmt.Sprintf("%d bytes", n)
+		project, v1.FormatBytes(used), v1.FormatBytes(limit))
 }

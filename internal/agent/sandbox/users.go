@@ -49,9 +49,6 @@ func NewUsers(lo, n uint32) *Users {
 	return &Users{lo: lo, n: n, used: map[uint32]bool{}, released: map[uint32]bool{}}
 }
 
-// Range is the first and last uid handed out.
-func (u *Users) Range() (lo, hi uint32) { return u.lo, u.lo + u.n - 1 }
-
 // Take reserves a free uid.
 func (u *Users) Take() (uint32, error) {
 	u.mu.Lock()

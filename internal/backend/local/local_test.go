@@ -362,10 +362,7 @@ func TestTaskIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.WaitExit(t, "second", 20*time.Second)
-	var lines []string
-	for _, l := range srv.Logs("second") {
-		lines = append(lines, l.Text)
-	}
+	lines := logLines(srv, "second")
 	text := strings.Join(lines, "\n")
 	// stdout and stderr lines may interleave either way: look for the uid.
 	uid := -1
@@ -402,10 +399,7 @@ func TestTaskIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	exit := srv.WaitExit(t, "metadata", 20*time.Second)
-	lines = lines[:0]
-	for _, l := range srv.Logs("metadata") {
-		lines = append(lines, l.Text)
-	}
+	lines = logLines(srv, "metadata")
 	if exit.Code == 0 || !strings.Contains(strings.Join(lines, "\n"), "refused") {
 		t.Errorf("metadata connection: exit %+v, log %q; want refused", exit, lines)
 	}
@@ -434,4 +428,13 @@ func TestTaskUserWorkingDirStaysInside(t *testing.T) {
 	if st, err := os.Stat(victim); err != nil || st.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Errorf("the directory named by workingDir changed owner")
 	}
+}
+
+// logLines is the text of an attempt's log lines, in order of arrival.
+func logLines(srv *backendtest.FakeServer, id string) []string {
+	var lines []string
+	for _, l := range srv.Logs(id) {
+		lines = append(lines, l.Text)
+	}
+	return lines
 }
