@@ -158,6 +158,9 @@ type Querier interface {
 	// Step cache: outputs memoised by a key of the step's inputs.
 	GetCache(ctx context.Context, project, key string) (map[string]v1.Output, error)
 	PutCache(ctx context.Context, project, key string, outputs map[string]v1.Output) error
+
+	// The datalake (datalake.go).
+	DatalakeQuerier
 }
 
 // Token is an API credential. Only the SHA-256 of the secret is stored.
