@@ -26,6 +26,11 @@ if ! command -v iptables >/dev/null; then
 fi
 command -v iptables || true
 
+log "Podman (the container backend's tests run against its Docker API)"
+KOYA_TEST_DOCKER="$(bash scripts/podman.sh | tail -n 1)"
+export KOYA_TEST_DOCKER
+echo "using $KOYA_TEST_DOCKER"
+
 log "go vet"
 go vet ./...
 

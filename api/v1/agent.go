@@ -38,11 +38,17 @@ type TaskManifest struct {
 
 // InputSpec places artifacts at Path: one artifact as a file or directory,
 // or several (a fan-out step's outputs) as Path/0, Path/1, ...
+//
+// A datalake input names its reference in Datalake; the engine pins it to
+// Artifacts when the task is created. A query's files go to Path/Names[i]
+// (their paths in the channel) rather than Path/i.
 type InputSpec struct {
 	Name      string   `json:"name"`
 	Path      string   `json:"path"`
 	Artifacts []Output `json:"artifacts"`
 	Many      bool     `json:"many,omitempty"`
+	Datalake  string   `json:"datalake,omitempty"`
+	Names     []string `json:"names,omitempty"`
 }
 
 // EventType is what an agent reports.

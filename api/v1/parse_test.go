@@ -189,7 +189,7 @@ func TestParseDocumentErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
 		{"empty", "", "f.yaml: no documents"},
 		{"comments only", "# nothing\n", "f.yaml: no documents"},
-		{"no kind", "apiVersion: koya.dev/v1\nmetadata: {name: a}\n", "f.yaml:1:1: kind: missing: every document names its kind, one of Project, Workflow"},
+		{"no kind", "apiVersion: koya.dev/v1\nmetadata: {name: a}\n", "f.yaml:1:1: kind: missing: every document names its kind, one of Project, Trigger, Workflow"},
 		{"unknown kind", "apiVersion: koya.dev/v1\nkind: Workflw\n", `f.yaml:2:7: kind: unknown kind "Workflw" (did you mean Workflow?)`},
 		{"scalar", "hello\n", "f.yaml:1:1: a document is a mapping with apiVersion, kind, metadata and spec, not the string \"hello\""},
 		{"api version", "apiVersion: koya.dev/v2\nkind: Project\nmetadata: {name: p}\n", `f.yaml:1:13: apiVersion: "koya.dev/v2" is not supported: use koya.dev/v1`},

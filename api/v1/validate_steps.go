@@ -89,7 +89,9 @@ func (v *validator) step(i int, st *Step, g *graph, ptypes map[string]string) {
 		v.add(at("timeout"), "must not be negative (0 or absent: no timeout)")
 	}
 	v.resources(at("resources"), st.Resources)
-	v.inputs(at("inputs"), st.Inputs, g, visible)
+	inScope := guard // an input may name a datalake file by params or item
+	inScope.Item = st.Foreach != nil
+	v.inputs(at("inputs"), st.Inputs, g, visible, inScope)
 	v.outputs(at("outputs"), st.Outputs)
 	seen := map[string]bool{}
 	for j, s := range st.Secrets {
@@ -115,6 +117,13 @@ func (v *validator) foreach(p string, f any, sc lang.Scope) {
 	switch f := f.(type) {
 	case nil, []any:
 	case string:
+		if strings.HasPrefix(strings.TrimSpace(f), DatalakeScheme) {
+			v.datalakeRef(p, f, sc)
+			if !strings.Contains(f, "?") {
+				v.add(p, "a datalake foreach is a query, one item per file: datalake://<project>/<channel>?query=...")
+			}
+			return
+		}
 		if err := lang.CheckList(f, sc); err != nil {
 			v.addErr(p, err)
 		}
@@ -159,7 +168,7 @@ func (v *validator) resources(p string, r Resources) {
 	}
 }
 
-func (v *validator) inputs(p string, in map[string]string, g *graph, visible map[string]bool) {
+func (v *validator) inputs(p string, in map[string]string, g *graph, visible map[string]bool, sc lang.Scope) {
 	for _, name := range sortedKeys(in) {
 		ip := joinKey(p, name)
 		if !ioName.MatchString(name) {
@@ -168,10 +177,10 @@ func (v *validator) inputs(p string, in map[string]string, g *graph, visible map
 		ref := strings.TrimSpace(in[name])
 		m := inputRef.FindStringSubmatch(ref)
 		switch {
-		case strings.HasPrefix(ref, "datalake://"):
-			v.add(ip, `datalake inputs arrive with the datalake (issue 4); for now an input is the output of a step this one needs: "{{ steps.<step>.outputs.<output> }}"`)
+		case strings.HasPrefix(ref, DatalakeScheme) || isItemRef(ref):
+			v.datalakeRef(ip, ref, sc)
 		case m == nil:
-			v.add(ip, `%q is not an input reference: an input is exactly "{{ steps.<step>.outputs.<output> }}", the output of a step this one needs`, in[name])
+			v.add(ip, `%q is not an input reference: an input is "{{ steps.<step>.outputs.<output> }}" (the output of a step this one needs), a datalake file "datalake://<project>/<channel>/<path>", a datalake query "datalake://<project>/<channel>?query=...", or "{{ item.uri }}" of a datalake foreach`, in[name])
 		default:
 			step, out := m[1], m[2]
 			_, known := g.index[step]
@@ -188,6 +197,24 @@ func (v *validator) inputs(p string, in map[string]string, g *graph, visible map
 				v.add(ip, "step %q declares no output %q; its outputs: %s", step, out, listOr(sortedKeys(g.outputs[step]), "none"))
 			}
 		}
+	}
+}
+
+// itemRef is an input given by the item of a datalake foreach
+// ("{{ item.uri }}"): a datalake reference once rendered.
+var itemRef = regexp.MustCompile(`^\{\{\s*item(\.[A-Za-z_][A-Za-z0-9_]*)*\s*\}\}$`)
+
+func isItemRef(ref string) bool { return itemRef.MatchString(ref) }
+
+// datalakeRef checks a datalake reference: its templates, and its shape
+// when it has none (a templated one is checked once rendered).
+func (v *validator) datalakeRef(p, ref string, sc lang.Scope) {
+	if lang.HasTemplate(ref) {
+		v.template(p, ref, sc)
+		return
+	}
+	if _, err := ParseDatalakeURI(strings.TrimSpace(ref)); err != nil {
+		v.add(p, "%v", err)
 	}
 }
 

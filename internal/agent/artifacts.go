@@ -35,6 +35,14 @@ func (a *attempt) checkPaths() error {
 		if err := check("input", in.Name, in.Path); err != nil {
 			return err
 		}
+		if len(in.Names) > 0 && len(in.Names) != len(in.Artifacts) {
+			return fmt.Errorf("input %s: %d names for %d artifacts", in.Name, len(in.Names), len(in.Artifacts))
+		}
+		for _, n := range in.Names { // datalake paths, validated by the server too
+			if !filepath.IsLocal(filepath.FromSlash(n)) || strings.Contains(n, "\\") {
+				return fmt.Errorf("input %s: file %q must be a relative path that stays inside the input's directory", in.Name, n)
+			}
+		}
 	}
 	for name, p := range a.m.Outputs {
 		if err := check("output", name, p); err != nil {
@@ -75,8 +83,12 @@ func (a *attempt) fetchInputs(ctx context.Context) (map[string]string, error) {
 			return nil, fmt.Errorf("input %s: %v", in.Name, err)
 		}
 		for i, art := range in.Artifacts {
-			if err := a.fetch(ctx, art, filepath.Join(dest, strconv.Itoa(i))); err != nil {
-				return nil, fmt.Errorf("input %s[%d]: %v", in.Name, i, err)
+			name := strconv.Itoa(i)
+			if len(in.Names) > 0 {
+				name = filepath.FromSlash(in.Names[i])
+			}
+			if err := a.fetch(ctx, art, filepath.Join(dest, name)); err != nil {
+				return nil, fmt.Errorf("input %s[%s]: %v", in.Name, name, err)
 			}
 		}
 	}

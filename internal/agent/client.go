@@ -24,12 +24,22 @@ type client struct {
 	hc    *http.Client
 }
 
+// A server URL unix:///path/to.sock is the control plane reached over that
+// Unix socket (HTTP on it): the container backend relays such a socket to
+// the control plane, so that a task without a network still reports.
 func newClient(server, token, attemptID string, hc *http.Client) *client {
+	base := strings.TrimRight(server, "/")
+	if sock, ok := strings.CutPrefix(server, "unix://"); ok {
+		base = "http://koya-control-plane"
+		if hc == nil {
+			hc = newUnixHTTPClient(sock, 4)
+		}
+	}
 	if hc == nil {
 		hc = newHTTPClient(4)
 	}
 	return &client{
-		base:  strings.TrimRight(server, "/") + "/api/v1/agent/attempts/" + url.PathEscape(attemptID),
+		base:  base + "/api/v1/agent/attempts/" + url.PathEscape(attemptID),
 		token: token,
 		hc:    hc,
 	}
@@ -42,6 +52,20 @@ func newHTTPClient(idle int) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   idle,
+	}}
+}
+
+// newUnixHTTPClient is newHTTPClient over the Unix socket sock, whatever
+// the requests' host. No proxy: the socket is local.
+func newUnixHTTPClient(sock string, idle int) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", sock)
+		},
 		ResponseHeaderTimeout: 2 * time.Minute,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   idle,

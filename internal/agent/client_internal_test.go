@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"github.com/koya-dev/koya/errs"
@@ -22,5 +25,29 @@ func TestRetryable(t *testing.T) {
 		if got := retryable(c.err); got != c.want {
 			t.Errorf("retryable(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// A unix:// server URL is HTTP over that socket.
+func TestClientOverUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "cp.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotPath, gotAuth string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotAuth = r.URL.Path, r.Header.Get("Authorization")
+		_, _ = w.Write([]byte(`{"applied": 1}`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c := newClient("unix://"+sock, "tok", "a/1", nil)
+	ack, err := c.postEvents(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Applied != 1 || gotPath != "/api/v1/agent/attempts/a/1/events" || gotAuth != "Bearer tok" {
+		t.Errorf("ack %+v, path %q, auth %q", ack, gotPath, gotAuth)
 	}
 }

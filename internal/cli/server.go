@@ -17,6 +17,7 @@ import (
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/agent"
 	"github.com/koya-dev/koya/internal/backend"
+	"github.com/koya-dev/koya/internal/backend/container"
 	"github.com/koya-dev/koya/internal/backend/local"
 	"github.com/koya-dev/koya/internal/backend/mock"
 	"github.com/koya-dev/koya/internal/engine"
@@ -25,6 +26,7 @@ import (
 	"github.com/koya-dev/koya/internal/objects"
 	"github.com/koya-dev/koya/internal/server"
 	"github.com/koya-dev/koya/internal/store/storeopen"
+	"github.com/koya-dev/koya/internal/trigger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -39,6 +41,8 @@ type serverOptions struct {
 	url, metricsAddr, config            string
 	logLevel, logFormat                 string
 	agentPath, contextName              string
+	containerHost, containerAgent       string
+	containerAllowMetadata              bool
 }
 
 func (a *app) serverCmd() *cobra.Command {
@@ -73,7 +77,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the embedded database, artifacts and local attempts (default: ~/.koya/data; as root /var/lib/koya, which tasks, run as unprivileged users, can pass through)")
 	f.StringVar(&o.db, "db", "", "database: a SQLite file path or postgres://... (default: <data-dir>/koya.db)")
 	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
-	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local or mock")
+	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local, container or mock")
 	f.IntVar(&o.maxRunning, "max-running", 0, "attempts running at once on this control plane (default: 4 × CPUs)")
 	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
@@ -83,6 +87,9 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.agentPath, "agent-path", "", "koya binary that backends start as the agent (default: this one)")
 	f.StringVar(&o.contextName, "context-name", "local", "name of the context written to the CLI config")
+	f.StringVar(&o.containerHost, "container-host", "", "Docker API of the container backend, on this machine: unix:///var/run/docker.sock, unix:///run/podman/podman.sock (default: $DOCKER_HOST; neither: no container backend)")
+	f.StringVar(&o.containerAgent, "container-agent", "", "static koya binary mounted into containers as their agent (default: this one, if statically linked)")
+	f.BoolVar(&o.containerAllowMetadata, "container-allow-metadata", false, "do not block containers from the cloud metadata addresses (the operator blocks them otherwise)")
 	_ = f.MarkHidden("agent-path")
 	return cmd
 }
@@ -176,7 +183,19 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	}
 	mockDrv := mock.New()
 	defer mockDrv.Close()
-	for _, d := range []backend.Driver{localDrv, mockDrv} {
+	drivers := []backend.Driver{localDrv, mockDrv}
+	if o.containerHost == "" {
+		o.containerHost = os.Getenv("DOCKER_HOST")
+	}
+	if o.containerHost != "" {
+		cd, err := newContainerDriver(ctx, o, dataDir)
+		if err != nil {
+			return err
+		}
+		defer cd.Close()
+		drivers = append(drivers, cd)
+	}
+	for _, d := range drivers {
 		if _, err := backends.Add(d); err != nil {
 			return err
 		}
@@ -198,7 +217,11 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	mockDrv.SetReporter(eng)
-	srv, err := server.New(server.Config{Store: st, Objects: objs, Engine: eng, Keys: keyring, Logger: log.With("component", "api"),
+	triggers, err := trigger.New(trigger.Config{Store: st, Engine: eng, Logger: log.With("component", "triggers"), Metrics: reg})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Store: st, Objects: objs, Engine: eng, Triggers: triggers, Keys: keyring, Logger: log.With("component", "api"),
 		Metrics: reg, Version: Version})
 	if err != nil {
 		return err
@@ -219,6 +242,14 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		defer cancel()
 		_ = eng.Stop(stopCtx)
 	}()
+	if err := triggers.Start(ctx); err != nil { // after the engine: it creates runs
+		return err
+	}
+	defer func() { // before the engine stops
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = triggers.Stop(stopCtx)
+	}()
 	if o.metricsAddr != "" {
 		mln, err := net.Listen("tcp", o.metricsAddr)
 		if err != nil {
@@ -233,6 +264,24 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	err = server.ServeListener(ctx, ln, srv)
 	log.Info("koya server stopped")
 	return err
+}
+
+// newContainerDriver is the container backend over --container-host, its
+// agent the static koya binary (this one unless --container-agent).
+func newContainerDriver(ctx context.Context, o serverOptions, dataDir string) (*container.Driver, error) {
+	agentBin := o.containerAgent
+	if agentBin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "container backend: finding the koya binary")
+		}
+		if err := container.CheckStatic(self); err != nil {
+			return nil, errs.E(errs.Invalid, "container backend: this koya binary cannot be mounted into containers as their agent (%v); give a static one with --container-agent", err)
+		}
+		agentBin = self
+	}
+	return container.New(ctx, container.Options{Host: o.containerHost, Root: filepath.Join(dataDir, "containers"),
+		AgentPath: agentBin, AllowMetadata: o.containerAllowMetadata})
 }
 
 // reachable is a listener's address as a client on this machine dials it.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,6 +89,17 @@ func (e *Engine) insertTasks(ctx context.Context, q store.Querier, tasks []store
 	cached := map[string]bool{}
 	for i := range tasks {
 		t := &tasks[i]
+		if err := pinInputs(ctx, q, t); err != nil {
+			var f inputFailure
+			if !errors.As(err, &f) {
+				return nil, err
+			}
+			// Not started, like a cached task; the next pass sees it failed.
+			t.Phase, t.Message = v1.Failed, f.msg
+			t.StartedAt, t.FinishedAt = ptr(now), ptr(now)
+			cached[taskKey(*t)] = true
+			continue
+		}
 		if t.CacheKey == "" {
 			continue
 		}

@@ -27,6 +27,9 @@ type Snapshot struct {
 	// Outputs of finished steps that an unexpanded step refers to, by step
 	// then task index.
 	Outputs map[string][]map[string]v1.Output
+	// Files holds what the datalake foreach of a step about to expand
+	// selected, by its rendered reference.
+	Files map[string]FileSet
 	// Ready holds Pending tasks whose backoff has passed, per step, at most
 	// as many as could start now.
 	Ready map[string][]store.Task
@@ -245,7 +248,7 @@ func (p *planner) expandSteps() {
 			p.again = true
 			continue
 		}
-		tasks, skip, err := expandStep(p.snap.Run, def, p.snap.Outputs, p.phases)
+		tasks, skip, err := expandStep(p.snap.Run, def, p.snap.Outputs, p.phases, p.snap.Files)
 		switch {
 		case err != nil:
 			p.setStep(s, v1.Failed, err.Error())

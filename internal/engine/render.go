@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/internal/expr"
@@ -26,12 +27,8 @@ const InputsDir = "inputs"
 // expandStep turns a step whose needs are done into its tasks: the guard is
 // evaluated, foreach resolved to items, and every template rendered per item.
 // A non-empty skip says why the step does not run.
-func expandStep(run store.Run, def *v1.Step, outputs map[string][]map[string]v1.Output, phases map[string]v1.Phase) (tasks []store.Task, skip string, err error) {
-	vars := expr.Vars{
-		Params: run.Params,
-		Run:    expr.RunVars{ID: run.ID, Project: run.Project, Workflow: run.Workflow},
-		Steps:  stepVars(run.Spec, outputs, phases),
-	}
+func expandStep(run store.Run, def *v1.Step, outputs map[string][]map[string]v1.Output, phases map[string]v1.Phase, files map[string]FileSet) (tasks []store.Task, skip string, err error) {
+	vars := expandVars(run, outputs, phases)
 	if def.When != "" {
 		ok, err := expr.Bool(def.When, vars)
 		if err != nil {
@@ -42,7 +39,20 @@ func expandStep(run store.Run, def *v1.Step, outputs map[string][]map[string]v1.
 		}
 	}
 	items := []any{nil}
-	if def.Foreach != nil {
+	if ref, err := datalakeForeach(def, vars); err != nil {
+		return nil, "", fmt.Errorf("foreach: %w", err)
+	} else if ref != "" {
+		set, ok := files[ref]
+		if !ok {
+			return nil, "", fmt.Errorf("foreach: %s was not looked up (a bug: the snapshot should hold it)", ref)
+		}
+		if set.Err != "" {
+			return nil, "", fmt.Errorf("foreach: %s", set.Err)
+		}
+		if items, err = fileItems(set.Files); err != nil {
+			return nil, "", fmt.Errorf("foreach: %w", err)
+		}
+	} else if def.Foreach != nil {
 		if items, err = foreachItems(def.Foreach, vars); err != nil {
 			return nil, "", fmt.Errorf("foreach: %w", err)
 		}
@@ -64,6 +74,16 @@ func expandStep(run store.Run, def *v1.Step, outputs map[string][]map[string]v1.
 		tasks = append(tasks, t)
 	}
 	return tasks, "", nil
+}
+
+// expandVars is what a step's guard, foreach and templates see before
+// its items exist.
+func expandVars(run store.Run, outputs map[string][]map[string]v1.Output, phases map[string]v1.Phase) expr.Vars {
+	return expr.Vars{
+		Params: run.Params,
+		Run:    expr.RunVars{ID: run.ID, Project: run.Project, Workflow: run.Workflow},
+		Steps:  stepVars(run.Spec, outputs, phases),
+	}
 }
 
 // stepVars exposes the JSON values of finished steps' outputs to expressions:
@@ -129,6 +149,10 @@ func resolveInputs(spec v1.WorkflowSpec, def *v1.Step, outputs map[string][]map[
 	var inputs []v1.InputSpec
 	for _, name := range names {
 		ref := def.Inputs[name]
+		if isDatalakeRef(ref) { // rendered per item by renderTask, pinned by insertTasks
+			inputs = append(inputs, v1.InputSpec{Name: name, Path: path.Join(InputsDir, name), Datalake: strings.TrimSpace(ref)})
+			continue
+		}
 		m := inputRef.FindStringSubmatch(ref)
 		if m == nil {
 			return nil, fmt.Errorf("input %s: %q is not a reference to a step output", name, ref)
@@ -157,6 +181,10 @@ func resolveInputs(spec v1.WorkflowSpec, def *v1.Step, outputs map[string][]map[
 // renderTask resolves one item's templates into a manifest.
 func renderTask(run store.Run, def *v1.Step, vars expr.Vars, item any, hasItem bool, inputs []v1.InputSpec) (store.Task, error) {
 	vars.Item = item
+	inputs, err := renderDatalakeInputs(inputs, vars)
+	if err != nil {
+		return store.Task{}, err
+	}
 	vars.Inputs = map[string]string{}
 	for _, in := range inputs {
 		vars.Inputs[in.Name] = in.Path
@@ -210,6 +238,32 @@ func renderTask(run store.Run, def *v1.Step, vars expr.Vars, item any, hasItem b
 		t.CacheKey = cacheKey(m)
 	}
 	return t, nil
+}
+
+// renderDatalakeInputs renders the datalake references among inputs for
+// one item, on a copy (inputs is shared by the step's tasks).
+func renderDatalakeInputs(inputs []v1.InputSpec, vars expr.Vars) ([]v1.InputSpec, error) {
+	var out []v1.InputSpec
+	for i, in := range inputs {
+		if in.Datalake == "" {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(inputs)
+		}
+		ref, err := expr.Render(in.Datalake, vars)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", in.Name, err)
+		}
+		if !strings.HasPrefix(strings.TrimSpace(ref), v1.DatalakeScheme) {
+			return nil, fmt.Errorf("input %s: %s gave %q, not a datalake reference (datalake://<project>/<channel>/<path>)", in.Name, in.Datalake, ref)
+		}
+		out[i].Datalake = strings.TrimSpace(ref)
+	}
+	if out == nil {
+		return inputs, nil
+	}
+	return out, nil
 }
 
 // cacheKey memoises a task by what determines its result: image, rendered

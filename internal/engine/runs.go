@@ -14,7 +14,30 @@ import (
 // JSON) or strings (from the CLI's -p k=v); both are coerced to the declared
 // types, defaults applied, unknown and missing ones rejected.
 func (e *Engine) Submit(ctx context.Context, project, workflow string, params map[string]any) (store.Run, error) {
-	wf, err := e.store.GetWorkflow(ctx, project, workflow)
+	var run store.Run
+	var err error
+	for try := 0; ; try++ {
+		err = e.store.Tx(ctx, func(q store.Querier) error {
+			run, err = e.SubmitIn(ctx, q, project, workflow, params)
+			return err
+		})
+		if !errs.Is(err, errs.Conflict) || try == 5 { // a conflict: the random run id was taken
+			break
+		}
+	}
+	if err != nil {
+		return store.Run{}, err
+	}
+	e.Poke()
+	return e.store.GetRun(ctx, run.ID)
+}
+
+// SubmitIn creates a run as Submit does, in the caller's transaction q (a
+// trigger marks its queue item started in the same one). The run is
+// planned once the transaction commits and Poke is called. A run id taken
+// already is errs.Conflict: on PostgreSQL the transaction is then aborted.
+func (e *Engine) SubmitIn(ctx context.Context, q store.Querier, project, workflow string, params map[string]any) (store.Run, error) {
+	wf, err := q.GetWorkflow(ctx, project, workflow)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -32,6 +55,7 @@ func (e *Engine) Submit(ctx context.Context, project, workflow string, params ma
 	}
 	now := e.clock()
 	run := store.Run{
+		ID:              newRunID(workflow),
 		Project:         project,
 		Workflow:        workflow,
 		WorkflowVersion: wf.Metadata.Version,
@@ -42,30 +66,21 @@ func (e *Engine) Submit(ctx context.Context, project, workflow string, params ma
 	}
 	steps := make([]store.Step, len(wf.Spec.Steps))
 	for i, s := range wf.Spec.Steps {
-		steps[i] = store.Step{Name: s.Name, Position: i, Phase: v1.Pending}
+		steps[i] = store.Step{RunID: run.ID, Name: s.Name, Position: i, Phase: v1.Pending}
 	}
-	for try := 0; ; try++ {
-		run.ID = newRunID(workflow)
-		for i := range steps {
-			steps[i].RunID = run.ID
-		}
-		err = e.store.Tx(ctx, func(q store.Querier) error {
-			if err := q.CreateRun(ctx, run, steps); err != nil {
-				return err
-			}
-			return q.Wake(ctx, run.ID, now)
-		})
-		if !errs.Is(err, errs.Conflict) || try == 5 {
-			break
-		}
+	if err := q.CreateRun(ctx, run, steps); err != nil {
+		return store.Run{}, err
 	}
-	if err != nil {
+	if err := q.Wake(ctx, run.ID, now); err != nil {
 		return store.Run{}, err
 	}
 	e.metrics.runs.Inc()
-	e.poke()
-	return e.store.GetRun(ctx, run.ID)
+	return run, nil
 }
+
+// Poke wakes the planner (after a transaction that created runs with
+// SubmitIn committed).
+func (e *Engine) Poke() { e.poke() }
 
 // newRunID names a run after its workflow with a short random suffix, as
 // people read and type run ids.

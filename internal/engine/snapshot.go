@@ -75,9 +75,50 @@ func loadSnapshot(ctx context.Context, q store.Querier, cache *stepCache, unseal
 			if err := loadNeededOutputs(ctx, q, unseal, run, s.Name, needs, done, snap.Outputs); err != nil {
 				return snap, err
 			}
+			if err := loadForeachFiles(ctx, q, &snap, s.Name, needs, done); err != nil {
+				return snap, err
+			}
 		}
 	}
 	return snap, nil
+}
+
+// loadForeachFiles looks up the files of a datalake foreach once the
+// step's needs are done (when it may expand). A reference that does not
+// resolve is kept with its reason: the step fails with it.
+func loadForeachFiles(ctx context.Context, q store.Querier, snap *Snapshot, step string, needs map[string][]string, done map[string]bool) error {
+	def := stepDef(snap.Run.Spec, step)
+	if def == nil {
+		return nil
+	}
+	if f, ok := def.Foreach.(string); !ok || !isDatalakeRef(f) {
+		return nil
+	}
+	for _, n := range needs[step] {
+		if !done[n] {
+			return nil
+		}
+	}
+	phases := make(map[string]v1.Phase, len(snap.Steps))
+	for _, s := range snap.Steps {
+		phases[s.Name] = s.Phase
+	}
+	ref, err := datalakeForeach(def, expandVars(snap.Run, snap.Outputs, phases))
+	if err != nil || ref == "" {
+		return nil // expandStep reports the template's error
+	}
+	if snap.Files == nil {
+		snap.Files = map[string]FileSet{}
+	}
+	if _, ok := snap.Files[ref]; ok {
+		return nil
+	}
+	set, err := loadFiles(ctx, q, snap.Run.Project, ref)
+	if err != nil {
+		return err
+	}
+	snap.Files[ref] = set
+	return nil
 }
 
 // loadNeededOutputs loads the outputs of every step that step depends on,

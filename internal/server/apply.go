@@ -36,6 +36,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 	var problems errs.List
 	var projects []v1.Project
 	var workflows []v1.Workflow
+	var triggers []v1.Trigger
 	for i, o := range objs {
 		where := fmt.Sprintf("%s: document %d", filename, i+1)
 		switch o := o.(type) {
@@ -62,6 +63,23 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			workflows = append(workflows, wf)
+		case *v1.Trigger:
+			tr := *o
+			if tr.Metadata.Project == "" {
+				tr.Metadata.Project = defProject
+			}
+			if tr.Metadata.Project == "" {
+				problems = append(problems, errs.At(errs.Invalid, where+": metadata.project", "name the project (metadata.project, or ?project= / koya --project)"))
+				continue
+			}
+			if err := s.requireRole(r.Context(), tr.Metadata.Project, v1.RoleEditor, "apply trigger/"+tr.Metadata.Name); err != nil {
+				if !errs.Is(err, errs.Forbidden) {
+					return err
+				}
+				problems = append(problems, errs.At(errs.Forbidden, where, "%s", errs.Public(err).Message))
+				continue
+			}
+			triggers = append(triggers, tr)
 		default:
 			problems = append(problems, errs.At(errs.Invalid, where, "kind %q cannot be applied yet (Project and Workflow can)", o.GetTypeMeta().Kind))
 		}
@@ -81,6 +99,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, wf := range workflows {
 		a, err := s.putWorkflow(r, wf, dry, declared[wf.Metadata.Project])
+		if err != nil {
+			return err
+		}
+		res.Objects = append(res.Objects, a)
+	}
+	for _, tr := range triggers { // after workflows: they name one
+		a, err := s.putTrigger(r, tr, dry, declared[tr.Metadata.Project])
 		if err != nil {
 			return err
 		}

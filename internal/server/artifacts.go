@@ -4,9 +4,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/objects"
 )
 
 // downloadArtifact streams the bytes of one output of one task.
@@ -36,7 +38,16 @@ func (s *Server) downloadArtifact(w http.ResponseWriter, r *http.Request) error 
 
 // sendArtifact streams an artifact of project.
 func (s *Server) sendArtifact(w http.ResponseWriter, r *http.Request, project string, out v1.Output) error {
-	rd, err := s.objects.Open(r.Context(), project, out.Ref)
+	var rd interface {
+		io.ReadCloser
+		Size() int64
+	}
+	var err error
+	if strings.HasPrefix(out.Ref, objects.DataPrefix(project)) {
+		rd, err = s.objects.OpenData(r.Context(), project, out.Ref) // a datalake input
+	} else {
+		rd, err = s.objects.Open(r.Context(), project, out.Ref)
+	}
 	if err != nil {
 		return err
 	}

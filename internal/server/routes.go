@@ -52,7 +52,7 @@ const (
 
 // table is the API. Its order is the OpenAPI document's.
 func (s *Server) table() []route {
-	return slices.Concat(s.coreRoutes(), s.keyRoutes(), s.secretRoutes())
+	return slices.Concat(s.coreRoutes(), s.keyRoutes(), s.secretRoutes(), s.dataRoutes(), s.triggerRoutes())
 }
 
 func (s *Server) coreRoutes() []route {

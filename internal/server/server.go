@@ -24,6 +24,7 @@ import (
 	"github.com/koya-dev/koya/internal/keys"
 	"github.com/koya-dev/koya/internal/objects"
 	"github.com/koya-dev/koya/internal/store"
+	"github.com/koya-dev/koya/internal/trigger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	Store   store.Store
 	Objects *objects.Store
 	Engine  *engine.Engine
+	// Triggers is poked when events or queue items commit (nil: nobody is).
+	Triggers *trigger.Service
 	// Keys encrypts each project's data (artifacts, logs, secrets) with
 	// the project's own keys.
 	Keys   *keys.Keyring

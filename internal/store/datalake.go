@@ -40,11 +40,15 @@ type DatalakeQuerier interface {
 	// returns the deleted file (whose Ref the caller deletes).
 	DeleteFile(ctx context.Context, project, channel, path string) (File, error)
 
-	// FindFiles lists the files matching q, one page at a time.
+	// FindFiles lists the files matching q, one page at a time, with the
+	// semantics of query.Match (storetest checks they agree). A named
+	// channel that does not exist is errs.NotFound.
 	FindFiles(ctx context.Context, q FileQuery) (FilePage, error)
 	// CountFiles counts the files matching q (Sort, After and Limit are
 	// ignored). With by empty it returns one group (Value nil); otherwise
-	// one group per value of that field, largest count first (a file
+	// one group per value of that field (by is a field as query.ParseField
+	// reads it: "label", "camera.model", "content_type", "meta.size"),
+	// largest count first (a file
 	// whose key holds an array counts once per element; files without
 	// the key are counted in a group with Value nil).
 	CountFiles(ctx context.Context, q FileQuery, by string) ([]GroupCount, error)
@@ -96,8 +100,11 @@ type FileQuery struct {
 	Project string
 	Channel string     // empty: every channel of the project
 	Where   query.Expr // nil: every file
-	// Sort orders the page (default: path). Ties break on the file's id,
-	// so that pages never skip or repeat a file.
+	// Sort orders the page (default: path). Ties break on the file's
+	// internal id, so that pages never skip or repeat a file. A metadata
+	// key sorts by its first value (an array's first element): files
+	// without it first, then null < false < true < numbers < strings
+	// (times spelled as strings sort as strings); desc reverses that.
 	Sort  []query.Sort
 	After string // the Next of the previous page ("" from the start)
 	Limit int    // 0: 100; at most 1000

@@ -161,6 +161,7 @@ type Querier interface {
 
 	// The datalake (datalake.go).
 	DatalakeQuerier
+	TriggerQuerier // triggers and their queue (triggers.go)
 }
 
 // Token is an API credential. Only the SHA-256 of the secret is stored.

@@ -41,6 +41,16 @@ type Harness struct {
 	Debug func(env Env, attemptID string) string
 	// Wait bounds how long an attempt may take to report its exit (20s).
 	Wait time.Duration
+	// NetworkProbe, if set, gives the network subtest a command that
+	// connects to a listener a task with egress can reach and prints
+	// "connected" when it could (tasks in containers do not share the
+	// host's 127.0.0.1). Default: bash's /dev/tcp to the fake server.
+	NetworkProbe func(t *testing.T, env Env) []string
+	// Mark, if set, gives the idempotence subtest a shell command that
+	// records one run of the task, and a func counting the runs recorded
+	// (tasks in containers do not see the host's files). Default:
+	// appending a line to a file in env.Dir.
+	Mark func(t *testing.T, env Env) (cmd string, count func() int)
 }
 
 // Env is one subtest's world.
@@ -189,6 +199,7 @@ func Run(t *testing.T, h Harness) {
 		{"Restart", testRestart},
 		{"Outage", testOutage},
 		{"NetworkNone", testNetworkNone},
+		{"Secrets", testSecrets},
 		{"IdempotentStart", testIdempotentStart},
 		{"OOM", testOOM},
 		{"Validation", testValidation},
@@ -464,12 +475,14 @@ func testNetworkNone(s *suite) {
 	if !s.b.Capabilities().NetworkIsolation {
 		s.t.Skip("the driver does not isolate the network")
 	}
-	if _, err := os.Stat("/bin/bash"); err != nil {
-		s.t.Skip("needs bash for /dev/tcp")
-	}
 	port := s.env.Server.URL[strings.LastIndex(s.env.Server.URL, ":")+1:]
 	connect := []string{"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + port + " && echo connected"}
-	// With egress the same command reaches the fake server: the check below is meaningful.
+	if s.h.NetworkProbe != nil {
+		connect = s.h.NetworkProbe(s.t, s.env)
+	} else if _, err := os.Stat("/bin/bash"); err != nil {
+		s.t.Skip("needs bash for /dev/tcp")
+	}
+	// With egress the same command reaches its listener: the check below is meaningful.
 	s.start(s.env.Server.Manifest("egress", connect...))
 	if exit := s.wait("egress"); !exitOK(exit) {
 		s.t.Fatalf("egress: exit %+v, want the connection to work\n%s", exit, s.logText("egress"))
@@ -479,18 +492,48 @@ func testNetworkNone(s *suite) {
 	s.start(m)
 	exit := s.wait("isolated")
 	if exit.Code == 0 || strings.Contains(s.logText("isolated"), "connected") {
-		s.t.Fatalf("network none: exit %+v, the command reached 127.0.0.1:%s\n%s", exit, port, s.logText("isolated"))
+		s.t.Fatalf("network none: exit %+v, the command %q connected\n%s", exit, connect, s.logText("isolated"))
+	}
+}
+
+// testSecrets: a step's secret reaches the command as a variable, and its
+// value never reaches the log.
+func testSecrets(s *suite) {
+	if !s.h.Processes {
+		s.t.Skip("a scripted driver runs no command to hand secrets to")
+	}
+	id, value := "secrets", "s3cr3t-Value-42"
+	m := s.env.Server.Manifest(id, "sh", "-c", `echo "env=$API_KEY"; echo "len=${#API_KEY}"; if [ -n "$KOYA_SECRET_FILE_API_KEY" ]; then echo "file=$(cat "$KOYA_SECRET_FILE_API_KEY")"; fi; echo "$API_KEY" >&2`)
+	m.Secrets = []string{"API_KEY"}
+	s.env.Server.SetSecrets(id, []v1.AgentSecret{{Name: "API_KEY", Version: 1, Value: []byte(value)}})
+	s.start(m)
+	if exit := s.wait(id); !exitOK(exit) {
+		s.t.Fatalf("exit %+v\n%s", exit, s.logText(id))
+	}
+	text := s.logText(id)
+	if strings.Contains(text, value) {
+		s.t.Errorf("the secret's value is in the log:\n%s", text)
+	}
+	for _, want := range []string{"env=***\n", "len=15\n"} {
+		if !strings.Contains(text, want) {
+			s.t.Errorf("log lacks %q (the secret did not arrive, or was not masked):\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "file=") && !strings.Contains(text, "file=***\n") {
+		s.t.Errorf("the secret file's content is not the masked value:\n%s", text)
+	}
+	if n := s.env.Server.SecretRequests(id); n != 1 {
+		s.t.Errorf("%d requests for the secrets, want 1", n)
 	}
 }
 
 func testIdempotentStart(s *suite) {
 	id := "once"
-	side := filepath.Join(s.env.Dir, "side-effect")
-	// Writable by the command, which may run as an unprivileged user.
-	if err := os.WriteFile(side, nil, 0o666); err != nil || os.Chmod(side, 0o666) != nil {
-		s.t.Fatal(err)
+	mark, count := s.fileMark()
+	if s.h.Mark != nil {
+		mark, count = s.h.Mark(s.t, s.env)
 	}
-	m := s.env.Server.Manifest(id, s.cmd([]string{"sh", "-c", "echo ran >> " + side + "; sleep 0.3"}, []string{"sleep", "300ms"})...)
+	m := s.env.Server.Manifest(id, s.cmd([]string{"sh", "-c", mark + "; sleep 0.3"}, []string{"sleep", "300ms"})...)
 	var wg sync.WaitGroup
 	hs := make([]backend.Handle, 3)
 	for i := range 3 {
@@ -524,10 +567,25 @@ func testIdempotentStart(s *suite) {
 		s.t.Errorf("%d started events, want 1", started)
 	}
 	if s.h.Processes {
-		b, _ := os.ReadFile(side)
-		if got := strings.Count(string(b), "ran"); got != 1 {
+		if got := count(); got != 1 {
 			s.t.Errorf("the command ran %d times, want 1", got)
 		}
+	}
+}
+
+// fileMark records runs as lines of a file in env.Dir.
+func (s *suite) fileMark() (string, func() int) {
+	side := filepath.Join(s.env.Dir, "side-effect")
+	if !s.h.Processes {
+		return "", func() int { return 0 }
+	}
+	// Writable by the command, which may run as an unprivileged user.
+	if err := os.WriteFile(side, nil, 0o666); err != nil || os.Chmod(side, 0o666) != nil {
+		s.t.Fatal(err)
+	}
+	return "echo ran >> " + side, func() int {
+		b, _ := os.ReadFile(side)
+		return strings.Count(string(b), "ran")
 	}
 }
 

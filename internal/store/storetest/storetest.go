@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WakeLockedRun", testWakeLockedRun},
 		{"Cache", testCache},
 		{"Times", testTimes},
+		{"Datalake", testDatalake},
+		{"Triggers", testTriggers}, {"TriggerQueue", testTriggerQueue}, {"TriggerQueueTx", testTriggerQueueTx},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

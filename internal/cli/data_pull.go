@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/koya-dev/koya/client"
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/datalake"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) dataPullCmd() *cobra.Command {
+	var channel, q string
+	cmd := a.dataRead("pull [PATH] DEST", "Download a file, or every file a query matches, to DEST", rangeArgs(1, 2, "a file path and a destination, or --query and a destination"),
+		func(cmd *cobra.Command, cl *client.Client, project string, argv []string, _ *format) error {
+			ctx := cmd.Context()
+			dest := argv[len(argv)-1]
+			if (len(argv) == 2) == (q != "") {
+				return usagef("give a file path or --query, and a destination")
+			}
+			if len(argv) == 2 {
+				if channel == "" {
+					return usagef("--channel is required to pull one file")
+				}
+				target := dest
+				if st, err := os.Stat(dest); (err == nil && st.IsDir()) || strings.HasSuffix(dest, string(os.PathSeparator)) {
+					t, err := within(dest, filepath.Base(filepath.FromSlash(argv[0])))
+					if err != nil {
+						return err
+					}
+					target = t
+				}
+				return a.pullOne(ctx, cl, project, channel, argv[0], target)
+			}
+			files, err := findAll(cmd, cl, project, client.FindOptions{Query: q, Channel: channel}, 0)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				rel := f.Path
+				if channel == "" {
+					rel = f.Channel + "/" + f.Path
+				}
+				target, err := within(dest, rel)
+				if err != nil {
+					return err
+				}
+				if err := a.pullOne(ctx, cl, project, f.Channel, f.Path, target); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.stderr, "pulled %d files to %s\n", len(files), dest)
+			return nil
+		})
+	cmd.Long = `Downloads one file of a channel to DEST (a file, or a directory to put it
+in), or with --query every matching file under the directory DEST, at its
+path in the channel (under its channel's name without --channel). Files are
+written whole or not at all (through a temporary file), their digests
+checked, and no path may lead out of DEST.`
+	channelFlag(cmd, &channel, false)
+	cmd.Flags().StringVar(&q, "query", "", "pull every file matching this query")
+	return cmd
+}
+
+// within joins a channel path to dest, refusing one that would leave it.
+func within(dest, rel string) (string, error) {
+	if err := datalake.ValidatePath(filepath.ToSlash(rel)); err != nil {
+		return "", errs.E(errs.Invalid, "refusing to write %q: %v", rel, err)
+	}
+	p := filepath.Join(dest, filepath.FromSlash(rel))
+	r, err := filepath.Rel(dest, p)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(os.PathSeparator)) || filepath.IsAbs(r) {
+		return "", errs.E(errs.Invalid, "refusing to write %q outside %s", rel, dest)
+	}
+	return p, nil
+}
+
+// pullOne downloads a file to target through a temporary file next to it,
+// renamed into place once complete and its digest checked.
+func (a *app) pullOne(ctx context.Context, cl *client.Client, project, channel, p, target string) error {
+	rd, err := cl.GetFile(ctx, project, channel, p)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return errs.Wrap(errs.Invalid, err, "cannot write %s: %v", target, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.part")
+	if err != nil {
+		return errs.Wrap(errs.Invalid, err, "cannot write %s: %v", target, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), rd)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "download of %s cut: %v", p, err)
+	}
+	if rd.Size >= 0 && n != rd.Size {
+		return errs.E(errs.Unavailable, "download of %s cut: %d of %d bytes", p, n, rd.Size)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); rd.Digest != "" && got != rd.Digest {
+		return errs.E(errs.Internal, "%s: downloaded bytes have digest %s, not %s as the server said", p, got, rd.Digest)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return errs.Wrap(errs.Invalid, err, "cannot write %s: %v", target, err)
+	}
+	fmt.Fprintf(a.stdout, "pulled %s/%s to %s\n", channel, p, target)
+	return nil
+}

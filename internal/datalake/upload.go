@@ -1,0 +1,302 @@
+package datalake
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/objects"
+	"github.com/koya-dev/koya/internal/store"
+)
+
+// An upload session stores a file in chunks (tus-like). Its state is a
+// small encrypted JSON in the object store,
+// projects/<p>/datalake/uploads/<id>.json; each accepted chunk is an
+// encrypted part object, projects/<p>/datalake/uploads/<id>/<offset>, and
+// the state keeps the running SHA-256 (crypto/sha256's state, marshalled)
+// so that completing reads nothing back: it writes a manifest of the parts
+// (the file's Ref) and the file's row. A chunk must start at the
+// session's offset (else errs.Conflict, whose message carries the offset);
+// a chunk cut short stores nothing, so the client resends it whole.
+//
+// One server process serialises the chunks of a session; with several
+// replicas, route a session's requests to one of them.
+
+const uploadsDir = "uploads/"
+
+// Session is the state of an upload session.
+type Session struct {
+	ID      string `json:"id"`
+	Upload  `json:"upload"`
+	Total   int64          `json:"total"` // -1: not known in advance
+	Offset  int64          `json:"offset"`
+	Hash    []byte         `json:"hash"` // sha256 state after Offset bytes
+	Parts   []objects.Part `json:"parts"`
+	Expires time.Time      `json:"expires"`
+	// Manifest is set while completing: the manifest written for the file.
+	Manifest string `json:"manifest,omitempty"`
+}
+
+func sessionKey(project, id string) string {
+	return objects.DataPrefix(project) + uploadsDir + id + ".json"
+}
+
+func checkSessionID(id string) error {
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return errs.At(errs.NotFound, "upload", "no upload session %q", id)
+	}
+	return nil
+}
+
+// CreateUpload starts an upload session for u; total is the file's size
+// if known (else -1). It also sweeps the project's expired sessions.
+func (l *Lake) CreateUpload(ctx context.Context, u Upload, total int64) (Session, error) {
+	if err := u.check(); err != nil {
+		return Session{}, err
+	}
+	if total < -1 {
+		return Session{}, errs.At(errs.Invalid, "total", "a size cannot be negative")
+	}
+	if _, err := l.store.GetChannel(ctx, u.Project, u.Channel); err != nil {
+		return Session{}, channelErr(err, u.Project, u.Channel)
+	}
+	if err := l.Sweep(ctx, u.Project); err != nil {
+		return Session{}, err
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	h, err := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return Session{}, errs.Wrap(errs.Internal, err, "hash state")
+	}
+	s := Session{ID: hex.EncodeToString(b), Upload: u, Total: total, Hash: h, Parts: []objects.Part{}, Expires: l.clock().Add(l.ttl)}
+	return s, l.save(ctx, s)
+}
+
+func (l *Lake) save(ctx context.Context, s Session) error {
+	return l.objects.PutDataJSON(ctx, s.Project, sessionKey(s.Project, s.ID), s)
+}
+
+// GetUpload returns a live session.
+func (l *Lake) GetUpload(ctx context.Context, project, id string) (Session, error) {
+	if err := checkSessionID(id); err != nil {
+		return Session{}, err
+	}
+	var s Session
+	err := l.objects.GetDataJSON(ctx, project, sessionKey(project, id), &s)
+	if errs.Is(err, errs.NotFound) || (err == nil && !l.clock().Before(s.Expires)) {
+		return Session{}, errs.At(errs.NotFound, "upload", "no upload session %s in project %s (it completed, was aborted or expired)", id, project)
+	}
+	return s, err
+}
+
+// lock marks a session as being written; a second writer is refused.
+func (l *Lake) lock(id string) (func(), error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writing[id] {
+		return nil, errs.At(errs.Conflict, "upload", "another request is writing to upload session %s; retry once it ends", id)
+	}
+	l.writing[id] = true
+	return func() {
+		l.mu.Lock()
+		delete(l.writing, id)
+		l.mu.Unlock()
+	}, nil
+}
+
+// OffsetConflict is the message prefix of a chunk at the wrong offset.
+const OffsetConflict = "upload offset is "
+
+// WriteChunk stores r as the chunk of session id starting at offset.
+// Offset must be the session's: else errs.Conflict "upload offset is N".
+// A read error of r stores nothing and is returned as is.
+func (l *Lake) WriteChunk(ctx context.Context, project, id string, offset int64, r io.Reader) (Session, error) {
+	unlock, err := l.lock(id)
+	if err != nil {
+		return Session{}, err
+	}
+	defer unlock()
+	s, err := l.GetUpload(ctx, project, id)
+	if err != nil {
+		return s, err
+	}
+	if offset != s.Offset {
+		return s, errs.At(errs.Conflict, "offset", "%s%d, not %d", OffsetConflict, s.Offset, offset)
+	}
+	if s.Manifest != "" {
+		return s, errs.At(errs.Conflict, "upload", "upload session %s is completing", id)
+	}
+	if s.Total >= 0 {
+		r = &limitErr{r: r, left: s.Total - s.Offset, total: s.Total}
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.Hash); err != nil {
+		return s, errs.Wrap(errs.Internal, err, "hash state of upload %s", id)
+	}
+	key := objects.DataPrefix(project) + uploadsDir + id + "/" + fmt.Sprintf("%020d", offset)
+	n, err := l.objects.PutDataPart(ctx, project, key, r, h)
+	if err != nil {
+		return s, err
+	}
+	if n == 0 {
+		_ = l.objects.DeleteData(context.WithoutCancel(ctx), project, key)
+		return s, nil
+	}
+	if s.Hash, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return s, errs.Wrap(errs.Internal, err, "hash state of upload %s", id)
+	}
+	s.Parts = append(s.Parts, objects.Part{Key: key, Size: n})
+	s.Offset += n
+	s.Expires = l.clock().Add(l.ttl)
+	if err := l.save(ctx, s); err != nil {
+		_ = l.objects.DeleteData(context.WithoutCancel(ctx), project, key)
+		return s, err
+	}
+	return s, nil
+}
+
+// limitErr fails a read beyond the announced total.
+type limitErr struct {
+	r           io.Reader
+	left, total int64
+}
+
+func (l *limitErr) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, errs.At(errs.TooLarge, "body", "the upload is larger than the %d bytes announced", l.total)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// CompleteUpload turns a session's parts into its file and ends the
+// session. With a total announced, every byte must be in. If the row
+// cannot be written the session stays, so that completing can be retried.
+func (l *Lake) CompleteUpload(ctx context.Context, project, id string) (store.File, *store.File, error) {
+	unlock, err := l.lock(id)
+	if err != nil {
+		return store.File{}, nil, err
+	}
+	defer unlock()
+	s, err := l.GetUpload(ctx, project, id)
+	if err != nil {
+		return store.File{}, nil, err
+	}
+	if s.Total >= 0 && s.Offset != s.Total {
+		return store.File{}, nil, errs.At(errs.Conflict, "offset", "%s%d of %d: send the rest before completing", OffsetConflict, s.Offset, s.Total)
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.Hash); err != nil {
+		return store.File{}, nil, errs.Wrap(errs.Internal, err, "hash state of upload %s", id)
+	}
+	m := objects.Manifest{Parts: s.Parts, Size: s.Offset, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	ref, err := l.objects.PutDataManifest(ctx, project, m)
+	if err != nil {
+		return store.File{}, nil, err
+	}
+	s.Manifest = ref
+	if err := l.save(ctx, s); err != nil {
+		_ = l.objects.DeleteDataObject(context.WithoutCancel(ctx), project, ref) // the manifest only: keep the parts
+		return store.File{}, nil, err
+	}
+	f, prev, err := l.store.PutFile(ctx, store.File{
+		Project: project, Channel: s.Channel, Path: s.Path, ContentType: s.ContentType,
+		Size: m.Size, Digest: m.Digest, Ref: ref, Meta: s.Meta,
+	})
+	if err != nil {
+		// Keep the parts for a retry; drop only the manifest.
+		bg := context.WithoutCancel(ctx)
+		_ = l.objects.DeleteDataObject(bg, project, ref)
+		s.Manifest = ""
+		_ = l.save(bg, s)
+		return store.File{}, nil, channelErr(err, project, s.Channel)
+	}
+	bg := context.WithoutCancel(ctx)
+	if prev != nil && prev.Ref != "" && prev.Ref != f.Ref {
+		_ = l.objects.DeleteData(bg, project, prev.Ref)
+	}
+	_ = l.objects.DeleteDataObject(bg, project, sessionKey(project, id))
+	return f, prev, nil
+}
+
+// AbortUpload ends a session and deletes its parts.
+func (l *Lake) AbortUpload(ctx context.Context, project, id string) error {
+	unlock, err := l.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := l.GetUpload(ctx, project, id)
+	if err != nil {
+		return err
+	}
+	return l.drop(ctx, s)
+}
+
+// drop deletes a session and its parts, unless a file uses them.
+func (l *Lake) drop(ctx context.Context, s Session) error {
+	if s.Manifest != "" {
+		if f, err := l.store.GetFile(ctx, s.Project, s.Channel, s.Path); err == nil && f.Ref == s.Manifest {
+			return l.objects.DeleteDataObject(ctx, s.Project, sessionKey(s.Project, s.ID)) // completed: keep its parts
+		}
+		_ = l.objects.DeleteDataObject(ctx, s.Project, s.Manifest)
+	}
+	parts, err := l.objects.ListData(ctx, s.Project, uploadsDir+s.ID+"/")
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := l.objects.DeleteDataObject(ctx, s.Project, p.Key); err != nil {
+			return err
+		}
+	}
+	return l.objects.DeleteDataObject(ctx, s.Project, sessionKey(s.Project, s.ID))
+}
+
+// Sweep deletes the project's expired upload sessions and their parts.
+func (l *Lake) Sweep(ctx context.Context, project string) error {
+	entries, err := l.objects.ListData(ctx, project, uploadsDir)
+	if err != nil {
+		return err
+	}
+	prefix := objects.DataPrefix(project) + uploadsDir
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(e.Key, prefix), ".json")
+		if !ok || checkSessionID(id) != nil {
+			continue
+		}
+		var s Session
+		if err := l.objects.GetDataJSON(ctx, project, e.Key, &s); err != nil {
+			continue // being replaced, or not ours: leave it
+		}
+		if l.clock().Before(s.Expires) {
+			continue
+		}
+		l.mu.Lock()
+		busy := l.writing[id]
+		l.mu.Unlock()
+		if busy {
+			continue
+		}
+		if err := l.drop(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package objects
+
+// Datalake objects differ from artifacts in one way: they are not
+// content-addressed. Each stored version of a file gets a fresh random key,
+// projects/<project>/datalake/<32 hex>, known before the first byte, so
+// the content is encrypted (kind "datalake", object id the key) in the
+// same single pass that computes its SHA-256, and never read back to be
+// renamed. A file uploaded in chunks is a manifest instead
+// (projects/<project>/datalake/<32 hex>.parts, a small encrypted JSON list
+// of part objects), which OpenData reads as one stream.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/koya-dev/koya/errs"
+	"github.com/koya-dev/koya/internal/keys"
+	"gocloud.dev/blob"
+)
+
+// DataKind is the keys kind of datalake objects.
+const DataKind = "datalake"
+
+// manifestSuffix ends the key of a manifest of parts.
+const manifestSuffix = ".parts"
+
+// DataPrefix is where a project's datalake objects live.
+func DataPrefix(project string) string { return ProjectPrefix(project) + "datalake/" }
+
+// NewDataKey is a fresh random key for one datalake object of project.
+func NewDataKey(project string) string { return DataPrefix(project) + randomName() }
+
+// checkDataKey verifies that key is a datalake key of project.
+func checkDataKey(project, key string) error {
+	if err := checkProject(project); err != nil {
+		return err
+	}
+	prefix := DataPrefix(project)
+	if !strings.HasPrefix(key, prefix) || len(key) == len(prefix) || path.Clean(key) != key || strings.Contains(key, "\\") {
+		return errs.At(errs.Forbidden, "ref", "%q is not a datalake object of project %s", key, project)
+	}
+	return nil
+}
+
+// DataObject is a stored datalake content.
+type DataObject struct {
+	Ref    string
+	Size   int64  // plaintext bytes
+	Digest string // "sha256:<hex>" of the plaintext
+}
+
+// PutData streams r, encrypted, to a new datalake object of project and
+// returns it. A read error of r is returned as is (so that callers can
+// tell a client's fault, e.g. http.MaxBytesError); on any error nothing is
+// stored.
+func (s *Store) PutData(ctx context.Context, project string, r io.Reader) (DataObject, error) {
+	key := NewDataKey(project)
+	h := sha256.New()
+	n, err := s.PutDataPart(ctx, project, key, r, h)
+	if err != nil {
+		return DataObject{}, err
+	}
+	return DataObject{Ref: key, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// PutDataPart streams r, encrypted, to the datalake object key of project,
+// writing the plaintext to h as well (a running hash over several parts),
+// and returns the number of bytes. On error nothing is stored under key;
+// r's own errors are returned as is.
+func (s *Store) PutDataPart(ctx context.Context, project, key string, r io.Reader, h hash.Hash) (int64, error) {
+	if err := checkDataKey(project, key); err != nil {
+		return 0, err
+	}
+	src := &readErrs{r: r}
+	var n int64
+	err := s.write(ctx, key, func(w io.Writer) error {
+		ew, err := s.keys.NewEncryptingWriter(ctx, project, DataKind, key, w)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 256<<10)
+		if n, err = io.CopyBuffer(io.MultiWriter(ew, h), src, buf); err != nil {
+			return err
+		}
+		return ew.Close()
+	})
+	if src.err != nil {
+		return 0, src.err
+	}
+	if err != nil {
+		return 0, s.wrap(err, "write datalake object %s", key)
+	}
+	return n, nil
+}
+
+// Part is one object of a file uploaded in parts.
+type Part struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// Manifest lists the parts of a file in order.
+type Manifest struct {
+	Parts  []Part `json:"parts"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
+}
+
+// IsManifest says whether ref names a manifest of parts.
+func IsManifest(ref string) bool { return strings.HasSuffix(ref, manifestSuffix) }
+
+// PutDataManifest stores m under a new key and returns it (the file's Ref).
+func (s *Store) PutDataManifest(ctx context.Context, project string, m Manifest) (string, error) {
+	for _, p := range m.Parts {
+		if err := checkDataKey(project, p.Key); err != nil {
+			return "", err
+		}
+	}
+	key := NewDataKey(project) + manifestSuffix
+	return key, s.PutDataJSON(ctx, project, key, m)
+}
+
+// PutDataJSON stores v, sealed, under the datalake key key of project (a
+// manifest or the state of an upload session).
+func (s *Store) PutDataJSON(ctx context.Context, project, key string, v any) error {
+	if err := checkDataKey(project, key); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encode %s", key)
+	}
+	sealed, err := s.keys.Encrypt(ctx, project, DataKind, key, b)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, key, func(w io.Writer) error {
+		_, err := w.Write(sealed)
+		return err
+	})
+	if err != nil {
+		return s.wrap(err, "write %s", key)
+	}
+	return nil
+}
+
+// GetDataJSON reads what PutDataJSON stored under key into v.
+func (s *Store) GetDataJSON(ctx context.Context, project, key string, v any) error {
+	if err := checkDataKey(project, key); err != nil {
+		return err
+	}
+	sealed, err := s.bucket.ReadAll(ctx, key)
+	if err != nil {
+		return s.wrap(err, "read %s", key)
+	}
+	b, err := s.keys.Decrypt(ctx, project, DataKind, key, sealed)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return errs.Wrap(errs.Internal, err, "decode %s", key)
+	}
+	return nil
+}
+
+// DataReader is an open datalake object: it reads plaintext, decrypting
+// as it goes. As with Reader, only io.EOF proves the content complete.
+type DataReader struct {
+	size int64
+	next func() (io.ReadCloser, error) // the next part; nil at the end
+	cur  io.ReadCloser
+}
+
+// Size is the plaintext length in bytes.
+func (r *DataReader) Size() int64 { return r.size }
+
+func (r *DataReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if r.next == nil {
+				return 0, io.EOF
+			}
+			cur, err := r.next()
+			if err != nil {
+				return 0, err
+			}
+			if cur == nil {
+				r.next = nil
+				return 0, io.EOF
+			}
+			r.cur = cur
+		}
+		n, err := r.cur.Read(p)
+		if errors.Is(err, io.EOF) {
+			_ = r.cur.Close()
+			r.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// Close releases the object.
+func (r *DataReader) Close() error {
+	r.next = nil
+	if r.cur != nil {
+		err := r.cur.Close()
+		r.cur = nil
+		return err
+	}
+	return nil
+}
+
+// OpenData opens the datalake object ref of project: one object, or the
+// parts a manifest lists, read in turn as one stream. A ref outside the
+// project's datalake is errs.Forbidden, a missing one errs.NotFound.
+func (s *Store) OpenData(ctx context.Context, project, ref string) (*DataReader, error) {
+	if err := checkDataKey(project, ref); err != nil {
+		return nil, err
+	}
+	if !IsManifest(ref) {
+		rc, size, err := s.openDataObject(ctx, project, ref)
+		if err != nil {
+			return nil, err
+		}
+		return &DataReader{size: size, cur: rc}, nil
+	}
+	var m Manifest
+	if err := s.GetDataJSON(ctx, project, ref, &m); err != nil {
+		return nil, err
+	}
+	i := 0
+	next := func() (io.ReadCloser, error) {
+		if i == len(m.Parts) {
+			return nil, nil
+		}
+		p := m.Parts[i]
+		i++
+		if err := checkDataKey(project, p.Key); err != nil {
+			return nil, err
+		}
+		rc, size, err := s.openDataObject(ctx, project, p.Key)
+		if err == nil && size != p.Size {
+			_ = rc.Close()
+			err = errs.E(errs.Forbidden, "datalake part %s holds %d bytes, its manifest says %d", p.Key, size, p.Size)
+		}
+		return rc, err
+	}
+	return &DataReader{size: m.Size, next: next}, nil
+}
+
+// openDataObject opens one encrypted object, authenticating its first
+// segment before returning.
+func (s *Store) openDataObject(ctx context.Context, project, key string) (io.ReadCloser, int64, error) {
+	br, err := s.bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, 0, s.wrap(err, "open datalake object %s", key)
+	}
+	size, err := keys.PlaintextSize(br.Size())
+	if err != nil {
+		_ = br.Close()
+		return nil, 0, errs.Wrap(errs.Forbidden, err, "datalake object %s is damaged (%d bytes is no encrypted length)", key, br.Size())
+	}
+	dr, err := s.keys.NewDecryptingReader(ctx, project, DataKind, key, br)
+	if errs.Is(err, errs.NotFound) {
+		err = errs.Wrap(errs.Forbidden, err, "%s is not a datalake object of project %s", key, project)
+	}
+	if err != nil {
+		_ = br.Close()
+		return nil, 0, err
+	}
+	return &dataObject{r: dr, c: br}, size, nil
+}
+
+type dataObject struct {
+	r io.Reader
+	c io.Closer
+}
+
+func (d *dataObject) Read(p []byte) (int, error) { return d.r.Read(p) }
+func (d *dataObject) Close() error               { return d.c.Close() }
+
+// DeleteData deletes the datalake object ref of project, and for a
+// manifest the parts it lists. A missing object is not an error.
+func (s *Store) DeleteData(ctx context.Context, project, ref string) error {
+	if err := checkDataKey(project, ref); err != nil {
+		return err
+	}
+	if IsManifest(ref) {
+		var m Manifest
+		err := s.GetDataJSON(ctx, project, ref, &m)
+		if err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+		for _, p := range m.Parts {
+			if err := s.DeleteDataObject(ctx, project, p.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return s.DeleteDataObject(ctx, project, ref)
+}
+
+// DeleteDataObject deletes the one datalake object key of project (for a
+// manifest, not its parts). A missing object is not an error.
+func (s *Store) DeleteDataObject(ctx context.Context, project, key string) error {
+	if err := checkDataKey(project, key); err != nil {
+		return err
+	}
+	err := s.bucket.Delete(ctx, key)
+	if err != nil && !errs.Is(s.wrap(err, ""), errs.NotFound) {
+		return s.wrap(err, "delete datalake object %s", key)
+	}
+	return nil
+}
+
+// DataEntry is one object listed by ListData.
+type DataEntry struct {
+	Key     string
+	Size    int64 // stored bytes
+	ModTime time.Time
+}
+
+// ListData lists the datalake objects of project whose key starts with
+// DataPrefix(project)+under, in key order.
+func (s *Store) ListData(ctx context.Context, project, under string) ([]DataEntry, error) {
+	if err := checkProject(project); err != nil {
+		return nil, err
+	}
+	var out []DataEntry
+	it := s.bucket.List(&blob.ListOptions{Prefix: DataPrefix(project) + under})
+	for {
+		lo, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, s.wrap(err, "list the datalake objects of project %s", project)
+		}
+		if !lo.IsDir {
+			out = append(out, DataEntry{Key: lo.Key, Size: lo.Size, ModTime: lo.ModTime})
+		}
+	}
+}
