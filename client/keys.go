@@ -32,7 +32,9 @@ type KeyInfo struct {
 	Enabled   bool      `json:"enabled"` // data under it can be read
 	Created   time.Time `json:"created"`
 	Artifacts int64     `json:"artifacts"`
-	LogLines  int64     `json:"logLines"`
+	// DataObjects are datalake files' contents (and their parts).
+	DataObjects int64 `json:"dataObjects"`
+	LogLines    int64 `json:"logLines"`
 	// Secrets are not moved by a rewrap: setting a secret again encrypts
 	// it with the primary key.
 	Secrets int64 `json:"secrets"`

@@ -143,7 +143,7 @@ func (p *progressLine) done() {
 }
 
 func keyRows(t *table, pk client.ProjectKeys) {
-	t.row("KEY", "STATUS", "CREATED", "ARTIFACTS", "LOG LINES", "SECRETS")
+	t.row("KEY", "STATUS", "CREATED", "ARTIFACTS", "DATALAKE", "LOG LINES", "SECRETS")
 	now := time.Now()
 	for _, k := range pk.Keys {
 		status := "enabled"
@@ -153,14 +153,14 @@ func keyRows(t *table, pk client.ProjectKeys) {
 		case !k.Enabled:
 			status = "disabled"
 		}
-		counts := []any{"-", "-", "-"}
+		counts := []any{"-", "-", "-", "-"}
 		if pk.Counted {
-			counts = []any{k.Artifacts, k.LogLines, k.Secrets}
+			counts = []any{k.Artifacts, k.DataObjects, k.LogLines, k.Secrets}
 		}
 		t.row(append([]any{k.ID, status, age(k.Created, now)}, counts...)...)
 	}
 	if pk.UnencryptedArtifacts > 0 {
-		t.row("(none)", "unencrypted", "-", pk.UnencryptedArtifacts, "-", "-")
+		t.row("(none)", "unencrypted", "-", pk.UnencryptedArtifacts, "-", "-", "-")
 	}
 	if rw := pk.Rewrap; rw != nil {
 		// One cell: not part of the columns above.

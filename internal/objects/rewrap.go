@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/keys"
@@ -19,16 +20,33 @@ type Object struct {
 	// encryption at rest (or one that is not koya's at all).
 	Encrypted bool
 	KeyID     uint32 // when Encrypted
+	Datalake  bool   // a datalake file's content, part or manifest
 }
 
-// Walk calls fn for every artifact of project, in key order, reading the
-// first 5 bytes of each: it costs one small read per artifact. An artifact
-// deleted meanwhile is skipped; fn's error stops the walk and is returned.
+// Walk calls fn for every artifact and datalake object of project, in
+// key order, reading the first 5 bytes of each: it costs one small read
+// per object. An object deleted meanwhile is skipped; fn's error stops the
+// walk and is returned.
+//
+// The state of an unfinished upload session is left out: it is rewritten
+// with every chunk (a rewrap could put back an older state), and lives a
+// day at most.
 func (s *Store) Walk(ctx context.Context, project string, fn func(Object) error) error {
 	if err := checkProject(project); err != nil {
 		return err
 	}
-	it := s.bucket.List(&blob.ListOptions{Prefix: ProjectPrefix(project) + "artifacts/"})
+	if err := s.walk(ctx, project, ProjectPrefix(project)+"artifacts/", artifactName.MatchString, fn); err != nil {
+		return err
+	}
+	return s.walk(ctx, project, DataPrefix(project), isRewrappableData, fn)
+}
+
+// isRewrappableData says whether a datalake key is content, a part or a
+// manifest (immutable once written), not a session's state.
+func isRewrappableData(key string) bool { return !strings.HasSuffix(key, ".json") }
+
+func (s *Store) walk(ctx context.Context, project, prefix string, keep func(string) bool, fn func(Object) error) error {
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		lo, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -37,10 +55,10 @@ func (s *Store) Walk(ctx context.Context, project string, fn func(Object) error)
 		if err != nil {
 			return s.wrap(err, "list the artifacts of project %s", project)
 		}
-		if lo.IsDir || !artifactName.MatchString(lo.Key) {
+		if lo.IsDir || !keep(lo.Key) {
 			continue
 		}
-		o := Object{Ref: lo.Key, Size: lo.Size}
+		o := Object{Ref: lo.Key, Size: lo.Size, Datalake: strings.HasPrefix(lo.Key, DataPrefix(project))}
 		header, err := s.header(ctx, lo.Key)
 		if errs.Is(err, errs.NotFound) {
 			continue
@@ -78,6 +96,9 @@ func (s *Store) header(ctx context.Context, key string) ([]byte, error) {
 // stays. An object stored in the clear is refused (errs.Forbidden): it
 // cannot be encrypted under its old name.
 func (s *Store) Rewrap(ctx context.Context, project, ref string, primary uint32) (bool, error) {
+	if strings.HasPrefix(ref, DataPrefix(project)) {
+		return s.rewrapData(ctx, project, ref, primary)
+	}
 	if err := checkRef(project, ref); err != nil {
 		return false, err
 	}
@@ -104,4 +125,52 @@ func (s *Store) Rewrap(ctx context.Context, project, ref string, primary uint32)
 		return false, s.wrap(err, "re-encrypt artifact %s", ref)
 	}
 	return true, nil
+}
+
+// rewrapData is Rewrap for a datalake object: a manifest is one sealed
+// message, content and parts are streams.
+func (s *Store) rewrapData(ctx context.Context, project, key string, primary uint32) (bool, error) {
+	if err := checkDataKey(project, key); err != nil || !isRewrappableData(key) {
+		return false, errs.At(errs.Forbidden, "ref", "%q is not a datalake object of project %s that can move to another key", key, project)
+	}
+	header, err := s.header(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	id, err := keys.KeyIDOf(header)
+	if err != nil {
+		return false, errs.E(errs.Forbidden, "datalake object %s is not encrypted and cannot be moved to a key", key)
+	}
+	if id == primary {
+		return false, nil
+	}
+	if IsManifest(key) {
+		sealed, err := s.bucket.ReadAll(ctx, key)
+		if err != nil {
+			return false, s.wrap(err, "read %s", key)
+		}
+		resealed, err := s.keys.Reencrypt(ctx, project, DataKind, key, sealed)
+		if err != nil {
+			return false, err
+		}
+		err = s.write(ctx, key, func(w io.Writer) error { _, err := w.Write(resealed); return err })
+		return err == nil, s.wrapNil(err, "re-encrypt %s", key)
+	}
+	rd, err := s.bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return false, s.wrap(err, "read datalake object %s", key)
+	}
+	defer rd.Close()
+	err = s.write(ctx, key, func(w io.Writer) error {
+		return s.keys.ReencryptStream(ctx, project, DataKind, key, w, rd)
+	})
+	return err == nil, s.wrapNil(err, "re-encrypt datalake object %s", key)
+}
+
+// wrapNil is wrap that keeps a nil error nil.
+func (s *Store) wrapNil(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return s.wrap(err, format, args...)
 }

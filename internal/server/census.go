@@ -29,7 +29,7 @@ func (s *Server) logKeys() (logKeyStore, error) {
 
 // census is how much of a project's data each key encrypts.
 type census struct {
-	artifacts, logs map[uint32]int64
+	artifacts, data, logs map[uint32]int64
 	// secrets: their latest versions (the rewrap moves them too).
 	secrets map[uint32]int64
 	// plainArtifacts and plainLogs are not koya ciphertext: stored before
@@ -38,13 +38,15 @@ type census struct {
 }
 
 // under is how many items key id encrypts.
-func (c census) under(id uint32) int64 { return c.artifacts[id] + c.logs[id] + c.secrets[id] }
+func (c census) under(id uint32) int64 {
+	return c.artifacts[id] + c.data[id] + c.logs[id] + c.secrets[id]
+}
 
 // besides is how many artifacts, log lines and secrets (what a rewrap
 // moves) are under another key than id.
 func (c census) besides(id uint32) int64 {
 	var n int64
-	for _, m := range []map[uint32]int64{c.artifacts, c.logs, c.secrets} {
+	for _, m := range []map[uint32]int64{c.artifacts, c.data, c.logs, c.secrets} {
 		for k, v := range m {
 			if k != id {
 				n += v
@@ -58,11 +60,14 @@ func (c census) besides(id uint32) int64 {
 // prefix of their text, which names the key; artifacts cost one small read
 // each (their first 5 bytes).
 func (s *Server) count(ctx context.Context, project string) (census, error) {
-	c := census{artifacts: map[uint32]int64{}, logs: map[uint32]int64{}, secrets: map[uint32]int64{}}
+	c := census{artifacts: map[uint32]int64{}, data: map[uint32]int64{}, logs: map[uint32]int64{}, secrets: map[uint32]int64{}}
 	err := s.objects.Walk(ctx, project, func(o objects.Object) error {
-		if o.Encrypted {
+		switch {
+		case o.Encrypted && o.Datalake:
+			c.data[o.KeyID]++
+		case o.Encrypted:
 			c.artifacts[o.KeyID]++
-		} else {
+		default:
 			c.plainArtifacts++
 		}
 		return nil

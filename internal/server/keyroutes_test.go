@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -261,5 +262,55 @@ func TestRewrapMovesSecrets(t *testing.T) {
 	}
 	if v, err := e.srv.keys.Decrypt(ctx, "p", "secret", "TOKEN", sec.Value); err != nil || string(v) != "s3cret" {
 		t.Fatalf("the moved secret opens as %q, %v", v, err)
+	}
+}
+
+// A rewrap moves datalake files too (whole objects, the parts of a file
+// uploaded in chunks and their manifest), so that the old key can be
+// disabled and every file still reads back.
+func TestRewrapMovesDatalake(t *testing.T) {
+	e := dataEnv(t)
+	ctx := context.Background()
+	e.putData("a.jpg", "whole file", `{"label":"cat"}`)
+	cl := client.New(e.http.URL, e.tokP)
+	chunked := bytes.Repeat([]byte("chunk "), 60_000)
+	if _, err := cl.PutFileResumable(ctx, "p", "raw", "b.bin", bytes.NewReader(chunked), int64(len(chunked)), client.ResumableOptions{ChunkSize: 100 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	ks := e.projectKeys("p", e.admin, true)
+	old := ks.Keys[0].ID
+	if n := ks.Keys[0].DataObjects; n < 5 { // a.jpg, 4 parts of b.bin, its manifest
+		t.Fatalf("datalake objects under the first key: %d", n)
+	}
+	if code, _ := e.keyPost("p", "rotate", e.admin); code != 200 {
+		t.Fatal("rotate")
+	}
+	if code, c := e.keyPost("p", fmt.Sprintf("%d/disable", old), e.admin); code != http.StatusConflict || c != errs.Conflict {
+		t.Fatalf("disable with datalake files under the key: %d %s", code, c)
+	}
+	if code, _ := e.keyPost("p", "rewrap", e.admin); code != 200 {
+		t.Fatal("rewrap")
+	}
+	if rw := e.waitRewrap("p"); rw.Failed != 0 {
+		t.Fatalf("rewrap: %+v", rw)
+	}
+	for _, k := range e.projectKeys("p", e.admin, true).Keys {
+		if k.ID == old && k.DataObjects != 0 {
+			t.Fatalf("after the rewrap, %d datalake objects remain under the old key", k.DataObjects)
+		}
+	}
+	if code, c := e.keyPost("p", fmt.Sprintf("%d/disable", old), e.admin); code != 200 {
+		t.Fatalf("disable after the rewrap: %d %s", code, c)
+	}
+	for name, want := range map[string][]byte{"a.jpg": []byte("whole file"), "b.bin": chunked} {
+		rd, err := cl.GetFile(ctx, "p", "raw", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rd)
+		rd.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s after the rewrap: %d bytes, %v", name, len(got), err)
+		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"strings"
 )
 
-var pathParamRE = regexp.MustCompile(`\{([a-zA-Z_]+)\}`)
+// pathParamRE finds path parameters; {name...} (Go's wildcard for the
+// rest of the path) is documented as {name}, which may hold slashes.
+var pathParamRE = regexp.MustCompile(`\{([a-zA-Z_]+)(\.\.\.)?\}`)
 
 // OpenAPI is the OpenAPI 3.1 document of the route table.
 func (s *Server) OpenAPI() map[string]any {
@@ -16,10 +18,11 @@ func (s *Server) OpenAPI() map[string]any {
 	errRef := g.of(reflect.TypeFor[ErrorResponse]())
 	paths := map[string]any{}
 	for _, rt := range s.routes {
-		item, _ := paths[rt.path].(map[string]any)
+		docPath := strings.ReplaceAll(rt.path, "...}", "}")
+		item, _ := paths[docPath].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
-			paths[rt.path] = item
+			paths[docPath] = item
 		}
 		item[strings.ToLower(rt.method)] = s.operation(g, rt, errRef)
 	}
@@ -53,7 +56,11 @@ func (s *Server) operation(g *schemas, rt route, errRef map[string]any) map[stri
 		if m[1] == "index" {
 			typ = "integer"
 		}
-		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": typ}})
+		p := map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": typ}}
+		if m[2] != "" {
+			p["description"] = "the rest of the path: may hold '/' (escape '..' and '.' segments)"
+		}
+		params = append(params, p)
 	}
 	for _, q := range rt.query {
 		params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.doc, "schema": map[string]any{"type": q.typ}})

@@ -46,7 +46,7 @@ func TestOpenAPIMatchesMux(t *testing.T) {
 		if pattern != rt.pattern() {
 			t.Errorf("%s %s is served by %q, not its own pattern", rt.method, rt.path, pattern)
 		}
-		if !documented[rt.pattern()] {
+		if !documented[strings.ReplaceAll(rt.pattern(), "...}", "}")] { // {rest...} is documented as {rest}
 			t.Errorf("registered route %s is not documented", rt.pattern())
 		}
 	}

@@ -216,7 +216,7 @@ func keyInfos(ks []keys.KeyInfo, c *census) []client.KeyInfo {
 	for _, k := range ks {
 		ki := client.KeyInfo{ID: k.ID, Primary: k.Primary, Enabled: k.Enabled, Created: k.Created}
 		if c != nil {
-			ki.Artifacts, ki.LogLines, ki.Secrets = c.artifacts[k.ID], c.logs[k.ID], c.secrets[k.ID]
+			ki.Artifacts, ki.DataObjects, ki.LogLines, ki.Secrets = c.artifacts[k.ID], c.data[k.ID], c.logs[k.ID], c.secrets[k.ID]
 		}
 		out = append(out, ki)
 	}
