@@ -16,7 +16,8 @@ mkdir -p "$work"
 # passes through $work to its working directory, and reads the step
 # scripts from a copy it may read (the checkout may be under /root).
 chmod 711 "$work"
-rm -rf "$work/steps" && cp -r "$root/examples/model-builder/steps" "$work/steps" && chmod -R a+rX "$work/steps"
+rm -rf "$work/steps" && cp -r "$root/examples/model-builder/steps" "$work/steps"
+cp "$root/examples/datalake/steps/"*.py "$work/steps/" && chmod -R a+rX "$work/steps"
 echo "== building koya"
 CGO_ENABLED=0 go build -o "$work/koya" ./cmd/koya
 koya() { "$work/koya" "$@"; }
@@ -55,6 +56,43 @@ for pair in report:report.json confusion:confusion_matrix.json importance:featur
   koya artifacts get "$run" evaluate "${pair%%:*}" -o "$work/artifacts/${pair#*:}" >/dev/null
 done
 ls -l "$work/artifacts"
+
+echo
+echo "== the datalake: tables with JSON metadata, and a trigger that profiles every new CSV"
+koya data channel create tables --description "tabular data sets" >/dev/null
+sed "s|/opt/koya/examples/datalake/steps|$work/steps|" examples/datalake/profile.yaml | koya apply -f -
+mkdir -p "$work/tables"
+cp "$work/artifacts/report.json" "$work/tables/report.json"
+koya artifacts get "$run" register data -o "$work/tables/breast_cancer.csv" >/dev/null
+echo '{"kind":"csv","dataset":"breast_cancer","source":"sklearn","rows":569}' >"$work/tables/breast_cancer.csv.json"
+echo '{"kind":"report","dataset":"breast_cancer","metric":"roc_auc"}' >"$work/tables/report.json.json"
+koya data push "$work/tables" --channel tables --prefix demo/
+koya data ls --channel tables
+echo
+echo "== koya data find 'kind = \"csv\" and rows > 100'"
+koya data find 'kind = "csv" and rows > 100' --columns dataset,rows
+echo
+echo "== koya data count --by kind"
+koya data count --by kind
+echo
+echo "== the upload started a run of profile (trigger profile-new-tables)"
+profile=""
+for _ in $(seq 100); do
+  profile=$(koya get runs --workflow profile -o json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["metadata"]["name"] if r else "")')
+  [ -n "$profile" ] && break
+  sleep 0.2
+done
+[ -n "$profile" ] || { echo "the trigger started no run" >&2; koya trigger status >&2; exit 1; }
+for _ in $(seq 300); do
+  phase=$(koya get run "$profile" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["phase"])')
+  case "$phase" in Succeeded|Failed|Cancelled) break;; esac
+  sleep 0.2
+done
+koya trigger status
+echo
+koya logs "$profile" --step profile
+[ "$phase" = Succeeded ] || { koya describe run "$profile" >&2; exit 1; }
+
 echo
 echo "Run $run: koya describe run $run   (with KOYA_CONFIG=$KOYA_CONFIG)"
 echo "Artifacts are in $work/artifacts; the control plane's data (SQLite and objects) in $work/data."

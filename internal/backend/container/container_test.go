@@ -65,6 +65,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if probeCreated {
+		_ = exec.Command("ip", "link", "del", probeIface).Run()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -193,6 +196,7 @@ func probeInterface(t testing.TB) {
 					return
 				}
 			}
+			probeCreated = true
 		}
 		for _, a := range []string{metaAddr + "/32", probeAddr + "/32"} {
 			out, err := exec.Command("ip", "addr", "add", a, "dev", probeIface).CombinedOutput()
@@ -211,8 +215,9 @@ func probeInterface(t testing.TB) {
 }
 
 var (
-	probeOnce sync.Once
-	probeErr  error
+	probeOnce    sync.Once
+	probeErr     error
+	probeCreated bool // by this process: removed at the end
 )
 
 // listen serves TCP on host (a port of its own) for the test's life; it
