@@ -38,10 +38,11 @@ var annotations = map[string]map[string]any{
 	"Step.image":       {"description": "container image, for the container and kubernetes backends"},
 	"Step.command":     {"minItems": 1, "description": "program and arguments; strings may hold {{ expr }} templates"},
 	"Step.needs":       {"items": map[string]any{"type": "string", "pattern": identName.String()}},
-	"Step.foreach":     {"anyOf": []any{map[string]any{"type": "array"}, map[string]any{"type": "string", "pattern": `^\s*\{\{.*\}\}\s*$`}}, "description": "a list of items, or one template whose value is a list; one task per item"},
+	"Step.foreach":     {"anyOf": []any{map[string]any{"type": "array"}, map[string]any{"type": "string", "pattern": `^\s*(\{\{.*\}\}|datalake://[^?]+\?.*)\s*$`}}, "description": "a list of items, one template whose value is a list, or a datalake query (datalake://<project>/<channel>?query=...); one task per item"},
 	"Step.parallelism": {"minimum": 0, "description": "items of a foreach step at once (0: no cap)"},
 	"Step.when":        {"description": "CEL guard over params and steps.<need>.outputs; false skips the step"},
-	"Step.inputs":      {"propertyNames": map[string]any{"pattern": ioName.String()}, "additionalProperties": map[string]any{"type": "string", "pattern": `^\{\{\s*steps\.[A-Za-z_][A-Za-z0-9_]*\.outputs\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}$`}},
+	"Step.inputs":      {"propertyNames": map[string]any{"pattern": ioName.String()}, "additionalProperties": map[string]any{"type": "string", "pattern": `^\s*(\{\{\s*steps\.[A-Za-z_][A-Za-z0-9_]*\.outputs\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}|\{\{\s*item(\.[A-Za-z_][A-Za-z0-9_]*)*\s*\}\}|datalake://.+)\s*$`,
+		"description": "the output of a step this one needs ({{ steps.<step>.outputs.<output> }}), a datalake file (datalake://<project>/<channel>/<path>) or query (...?query=), or {{ item.uri }} of a datalake foreach"}},
 	"Step.outputs":     {"propertyNames": map[string]any{"pattern": ioName.String()}, "description": "output name: path the command writes it to, relative to the working directory"},
 	"Step.env":         {"propertyNames": map[string]any{"pattern": envName.String()}},
 	"Step.secrets":     {"items": map[string]any{"type": "string", "pattern": envName.String()}},
@@ -58,6 +59,9 @@ var annotations = map[string]map[string]any{
 	"Quota.memory":     {"type": []string{"string", "integer"}, "pattern": quantity.String(), "minimum": 0, "description": "bytes, or a quantity such as 512Mi, 4Gi, 1G"},
 
 	"ProjectSpec.defaultBackend": {"enum": append([]string{""}, backends...)},
+	"BackendRule.backend":        {"enum": backends[1:]},
+	"Threshold.memory":           {"type": []string{"string", "integer"}, "pattern": quantity.String(), "minimum": 0, "description": "bytes, or a quantity such as 16Gi"},
+	"Threshold.timeout":          {"description": "a duration such as 30m or 2h"},
 }
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of koya documents,

@@ -36,8 +36,12 @@ type Project struct {
 
 type ProjectSpec struct {
 	Description string `json:"description,omitempty"`
-	// DefaultBackend is used by steps that say backend: auto (or nothing).
+	// DefaultBackend is used by steps that say backend: auto (or nothing)
+	// and match no rule of BackendPolicy.
 	DefaultBackend string `json:"defaultBackend,omitempty"`
+	// BackendPolicy picks the backend of steps that say backend: auto (or
+	// nothing) by their size: see BackendRule.
+	BackendPolicy []BackendRule `json:"backendPolicy,omitempty"`
 	// Quota caps what the project's tasks use at once; tasks over it wait.
 	Quota *Quota `json:"quota,omitempty"`
 }

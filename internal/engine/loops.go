@@ -76,6 +76,10 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			return err
 		}
 		capacity := e.cfg.MaxRunning - active
+		backends := map[string]bool{}
+		for _, n := range e.cfg.Backends.Names() {
+			backends[n] = true
+		}
 		// Projects with a quota: what their unfinished attempts ask for,
 		// kept up to date with the starts planned in this pass.
 		uses := map[string]Use{}
@@ -93,6 +97,7 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			}
 			proj, _ := q.GetProject(ctx, snap.Run.Project) // gone: engine defaults
 			snap.DefaultBackend = cmp.Or(proj.Spec.DefaultBackend, e.cfg.DefaultBackend)
+			snap.BackendPolicy, snap.Backends = proj.Spec.BackendPolicy, backends
 			if snap.Quota = proj.Spec.Quota; snap.Quota != nil && !snap.Run.Phase.Done() {
 				u, ok := uses[snap.Run.Project]
 				if !ok {

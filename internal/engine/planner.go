@@ -9,6 +9,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -46,6 +47,10 @@ type Snapshot struct {
 	// DefaultBackend is the project's (or else the engine's) backend for
 	// steps that say auto or nothing.
 	DefaultBackend string
+	// BackendPolicy is the project's, for steps that say auto or nothing;
+	// Backends names the backends this control plane has.
+	BackendPolicy []v1.BackendRule
+	Backends      map[string]bool
 	// Stopping holds attempts already asked to stop (not asked again).
 	Stopping map[string]bool
 	// StaleAfter is how long an agent may stay silent before it is presumed
@@ -328,7 +333,7 @@ func (p *planner) startTasks() {
 		if def.Parallelism > 0 {
 			stepCap = min(stepCap, def.Parallelism-activeByStep[s.Name])
 		}
-		backend, reason := chooseBackend(def, p.snap.DefaultBackend)
+		backend, reason := chooseBackend(def, p.snap)
 		started := 0
 		for _, t := range p.snap.Ready[s.Name] {
 			if started >= stepCap {
@@ -364,14 +369,16 @@ func (p *planner) startTasks() {
 }
 
 // chooseBackend applies the step's backend field; auto (or nothing) takes
-// the project's default.
-func chooseBackend(def *v1.Step, projectDefault string) (string, string) {
+// the project's policy, else its default.
+func chooseBackend(def *v1.Step, snap Snapshot) (string, string) {
 	switch def.Backend {
 	case "", "auto":
-		if projectDefault == "" {
-			projectDefault = "local"
+		projectDefault := cmp.Or(snap.DefaultBackend, "local")
+		var available func(string) bool
+		if snap.Backends != nil {
+			available = func(b string) bool { return snap.Backends[b] }
 		}
-		return projectDefault, fmt.Sprintf("auto: project default %s", projectDefault)
+		return v1.ChooseBackend(def, snap.BackendPolicy, projectDefault, available)
 	default:
 		return def.Backend, "step asks for " + def.Backend
 	}
