@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Submit-to-running latency of the container backend against a bare
-# `podman run --rm koya-test/busybox true`: p50, p99 and their ratio
+# `podman run -d --rm koya-test/busybox true` (which returns once the
+# container runs): p50, p99 and their ratio
 # (bench/RESULTS.md, "Container backend"). Needs root; sets Podman up with
 # scripts/podman.sh. N iterations (default 50) of each, interleaved.
 set -euo pipefail

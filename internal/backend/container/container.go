@@ -204,8 +204,25 @@ func (d *Driver) handle(attemptID, id string) backend.Handle {
 }
 
 // inspect finds the attempt's container; ok is false when there is none.
+// Podman's compat API now and then fails an inspect while it removes
+// another container (seen about once in a hundred under load): a failed
+// inspect is asked again a few times before it counts.
 func (d *Driver) inspect(ctx context.Context, attemptID string) (container.InspectResponse, bool, error) {
-	res, err := d.cli.ContainerInspect(ctx, d.ContainerName(attemptID), client.ContainerInspectOptions{})
+	var res client.ContainerInspectResult
+	var err error
+	for try := 0; try < 4; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return container.InspectResponse{}, false, engineErr(ctx.Err(), "inspecting the container of attempt %s", attemptID)
+			case <-time.After(time.Duration(try) * 50 * time.Millisecond):
+			}
+		}
+		res, err = d.cli.ContainerInspect(ctx, d.ContainerName(attemptID), client.ContainerInspectOptions{})
+		if err == nil || cerrdefs.IsNotFound(err) || client.IsErrConnectionFailed(err) {
+			break
+		}
+	}
 	if cerrdefs.IsNotFound(err) {
 		return container.InspectResponse{}, false, nil
 	}
