@@ -37,12 +37,20 @@ func (a *app) dataPullCmd() *cobra.Command {
 					}
 					target = t
 				}
-				return a.pullOne(ctx, cl, project, channel, argv[0], target)
+				prog := a.pullProgress(1, -1)
+				defer prog.stop()
+				return a.pullOne(ctx, cl, project, channel, argv[0], target, prog)
 			}
 			files, err := findAll(cmd, cl, project, client.FindOptions{Query: q, Channel: channel}, 0)
 			if err != nil {
 				return err
 			}
+			var total int64
+			for _, f := range files {
+				total += f.Size
+			}
+			prog := a.pullProgress(len(files), total)
+			defer prog.stop()
 			for _, f := range files {
 				rel := f.Path
 				if channel == "" {
@@ -52,11 +60,12 @@ func (a *app) dataPullCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := a.pullOne(ctx, cl, project, f.Channel, f.Path, target); err != nil {
+				if err := a.pullOne(ctx, cl, project, f.Channel, f.Path, target, prog); err != nil {
 					return err
 				}
 			}
-			fmt.Fprintf(a.stderr, "pulled %d files to %s\n", len(files), dest)
+			prog.stop()
+			fmt.Fprintf(a.stderr, "pulled %d files (%s) to %s\n", len(files), bytesOf(total), dest)
 			return nil
 		})
 	cmd.Long = `Downloads one file of a channel to DEST (a file, or a directory to put it
@@ -82,14 +91,25 @@ func within(dest, rel string) (string, error) {
 	return p, nil
 }
 
+// pullProgress shows a pull of files of total bytes (-1: known once the
+// download starts) on a terminal, or a line per file elsewhere.
+func (a *app) pullProgress(files int, total int64) *pushProgress {
+	p := newPushProgress(a.stdout, isTerminal(a.stdout), files, max(total, 0))
+	p.verb = "pulled"
+	return p
+}
+
 // pullOne downloads a file to target through a temporary file next to it,
 // renamed into place once complete and its digest checked.
-func (a *app) pullOne(ctx context.Context, cl *client.Client, project, channel, p, target string) error {
+func (a *app) pullOne(ctx context.Context, cl *client.Client, project, channel, p, target string, prog *pushProgress) error {
 	rd, err := cl.GetFile(ctx, project, channel, p)
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
+	if prog.files == 1 && rd.Size > 0 {
+		prog.total.CompareAndSwap(0, rd.Size) // one file: its size is known now
+	}
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 		return errs.Wrap(errs.Invalid, err, "cannot write %s: %v", target, err)
 	}
@@ -100,7 +120,7 @@ func (a *app) pullOne(ctx context.Context, cl *client.Client, project, channel, 
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), rd)
+	n, err := io.Copy(io.MultiWriter(tmp, h, prog), rd)
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "download of %s cut: %v", p, err)
 	}
@@ -116,6 +136,6 @@ func (a *app) pullOne(ctx context.Context, cl *client.Client, project, channel, 
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return errs.Wrap(errs.Invalid, err, "cannot write %s: %v", target, err)
 	}
-	fmt.Fprintf(a.stdout, "pulled %s/%s to %s\n", channel, p, target)
+	prog.doneFile(channel, p, target, n, nil)
 	return nil
 }
