@@ -31,6 +31,11 @@ KOYA_TEST_DOCKER="$(bash scripts/podman.sh | tail -n 1)"
 export KOYA_TEST_DOCKER
 echo "using $KOYA_TEST_DOCKER"
 
+log "Kubernetes (kube-apiserver, etcd, kube-scheduler and kwok, built once into ~/.cache/koya/kube)"
+KOYA_TEST_KUBECONFIG="$(bash scripts/kube.sh | tail -n 1)"
+export KOYA_TEST_KUBECONFIG
+echo "using $KOYA_TEST_KUBECONFIG"
+
 log "go vet"
 go vet ./...
 

@@ -34,6 +34,10 @@ type TaskManifest struct {
 	// Secrets names the project secrets the agent fetches before the
 	// command starts (never their values: those are asked for by token).
 	Secrets []string `json:"secrets,omitempty"`
+	// NodeSelector and Tolerations are the step's placement on the
+	// kubernetes backend (the project's defaults are added there).
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations  []Toleration      `json:"tolerations,omitempty"`
 }
 
 // InputSpec places artifacts at Path: one artifact as a file or directory,

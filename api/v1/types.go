@@ -44,6 +44,10 @@ type ProjectSpec struct {
 	BackendPolicy []BackendRule `json:"backendPolicy,omitempty"`
 	// Quota caps what the project's tasks use at once; tasks over it wait.
 	Quota *Quota `json:"quota,omitempty"`
+	// NodeSelector and Tolerations are the defaults of the project's
+	// steps on the kubernetes backend (see scheduling.go).
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations  []Toleration      `json:"tolerations,omitempty"`
 }
 
 // Quota is a project's limits. Zero fields do not limit. A task whose
@@ -108,6 +112,10 @@ type Step struct {
 	Backend   string            `json:"backend,omitempty"` // local | container | kubernetes | auto | mock
 	Network   string            `json:"network,omitempty"` // none | egress
 	Cache     bool              `json:"cache,omitempty"`
+	// NodeSelector and Tolerations place the step's pods on the
+	// kubernetes backend (see scheduling.go).
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations  []Toleration      `json:"tolerations,omitempty"`
 }
 
 // RetryPolicy: When is CEL over exit.code, exit.signal, exit.oom_killed,

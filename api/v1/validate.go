@@ -66,6 +66,7 @@ func (p *Project) Validate() errs.List {
 	v.objectMeta(p.Metadata, "project")
 	v.oneOf("spec.defaultBackend", p.Spec.DefaultBackend, "backend", backends)
 	v.backendPolicy("spec.backendPolicy", p.Spec.BackendPolicy)
+	v.scheduling("spec", p.Spec.NodeSelector, p.Spec.Tolerations)
 	if q := p.Spec.Quota; q != nil {
 		if q.MaxRunning < 0 {
 			v.add("spec.quota.maxRunning", "must be 0 (no limit) or more, not %d", q.MaxRunning)

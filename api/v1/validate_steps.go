@@ -105,6 +105,7 @@ func (v *validator) step(i int, st *Step, g *graph, ptypes map[string]string) {
 	}
 	v.oneOf(at("backend"), st.Backend, "backend", backends)
 	v.oneOf(at("network"), st.Network, "network", networks)
+	v.scheduling(p, st.NodeSelector, st.Tolerations)
 }
 
 func (v *validator) template(p, s string, sc lang.Scope) {

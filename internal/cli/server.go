@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/agent"
 	"github.com/koya-dev/koya/internal/backend"
 	"github.com/koya-dev/koya/internal/backend/container"
+	"github.com/koya-dev/koya/internal/backend/kubernetes"
 	"github.com/koya-dev/koya/internal/backend/local"
 	"github.com/koya-dev/koya/internal/backend/mock"
 	"github.com/koya-dev/koya/internal/engine"
@@ -25,12 +27,16 @@ import (
 	"github.com/koya-dev/koya/internal/keys/localkek"
 	"github.com/koya-dev/koya/internal/objects"
 	"github.com/koya-dev/koya/internal/server"
+	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/storeopen"
 	"github.com/koya-dev/koya/internal/trigger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	k8sclient "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // serverOptions are koya server's flags.
@@ -43,6 +49,10 @@ type serverOptions struct {
 	agentPath, contextName              string
 	containerHost, containerAgent       string
 	containerAllowMetadata              bool
+	kubeconfig, kubeAgentImage          string
+	kubeServerURL, kubeNamespacePrefix  string
+	kubeServerCIDRs                     []string
+	kubeSimulate                        bool
 }
 
 func (a *app) serverCmd() *cobra.Command {
@@ -90,7 +100,21 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.containerHost, "container-host", "", "Docker API of the container backend, on this machine: unix:///var/run/docker.sock, unix:///run/podman/podman.sock (default: $DOCKER_HOST; neither: no container backend)")
 	f.StringVar(&o.containerAgent, "container-agent", "", "static koya binary mounted into containers as their agent (default: this one, if statically linked)")
 	f.BoolVar(&o.containerAllowMetadata, "container-allow-metadata", false, "do not block containers from the cloud metadata addresses (the operator blocks them otherwise)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the kubernetes backend's cluster (default: $KUBECONFIG; else, inside a pod, the in-cluster config; none: no kubernetes backend)")
+	f.StringVar(&o.kubeAgentImage, "kubernetes-agent-image", "", "image holding a static koya binary at /koya, copied into every pod as its agent (required with a cluster)")
+	f.StringVar(&o.kubeServerURL, "kubernetes-server-url", "", "the control plane's URL as pods reach it (default: --url); network: none pods may connect to its host and port only")
+	f.StringSliceVar(&o.kubeServerCIDRs, "kubernetes-server-cidr", nil, "the control plane's addresses for the network policy of network: none pods (default: the addresses of --kubernetes-server-url's host)")
+	f.StringVar(&o.kubeNamespacePrefix, "kubernetes-namespace-prefix", "koya-", "a project's pods run in the namespace <prefix><project>")
+	f.BoolVar(&o.kubeSimulate, "kubernetes-kwok", false, "the cluster is simulated by kwok: pods run no container and finish as their command asks (tests); image configs are not read")
 	_ = f.MarkHidden("agent-path")
+	_ = f.MarkHidden("kubernetes-kwok")
+	cmd.AddCommand(&cobra.Command{
+		Use:    "install-agent DIR",
+		Short:  "Copy this koya binary to DIR/koya (the init container of kubernetes pods)",
+		Hidden: true,
+		Args:   args(1, "a directory"),
+		RunE:   func(_ *cobra.Command, argv []string) error { return kubernetes.InstallAgent(argv[0]) },
+	})
 	return cmd
 }
 
@@ -195,6 +219,14 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		defer cd.Close()
 		drivers = append(drivers, cd)
 	}
+	kd, err := newKubernetesDriver(ctx, o, st)
+	if err != nil {
+		return err
+	}
+	if kd != nil {
+		defer kd.Close()
+		drivers = append(drivers, kd)
+	}
 	for _, d := range drivers {
 		if _, err := backends.Add(d); err != nil {
 			return err
@@ -217,6 +249,9 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	mockDrv.SetReporter(eng)
+	if kd != nil {
+		kd.SetNotifier(eng.TaskEnded) // pods that end tell the engine at once
+	}
 	triggers, err := trigger.New(trigger.Config{Store: st, Engine: eng, Logger: log.With("component", "triggers"), Metrics: reg})
 	if err != nil {
 		return err
@@ -320,4 +355,56 @@ func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) 
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// newKubernetesDriver is the kubernetes backend over --kubeconfig (else
+// $KUBECONFIG, else the in-cluster config inside a pod); nil when no
+// cluster is configured.
+func newKubernetesDriver(ctx context.Context, o serverOptions, st store.Store) (*kubernetes.Driver, error) {
+	path := o.kubeconfig
+	if path == "" {
+		path = os.Getenv("KUBECONFIG")
+	}
+	var cfg *rest.Config
+	var err error
+	switch {
+	case path != "":
+		cfg, err = clientcmd.BuildConfigFromFlags("", path)
+	case os.Getenv("KUBERNETES_SERVICE_HOST") != "" && o.kubeAgentImage != "":
+		cfg, err = rest.InClusterConfig()
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "kubernetes backend: cluster config %s: %v", path, err)
+	}
+	if o.kubeAgentImage == "" {
+		return nil, usagef("the kubernetes backend needs --kubernetes-agent-image (an image with a static koya at /koya)")
+	}
+	if cfg.QPS == 0 { // client-go's default (5/s) would pace a burst of pods
+		cfg.QPS, cfg.Burst = 100, 200
+	}
+	client, err := k8sclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "kubernetes backend: %v", err)
+	}
+	serverURL := o.kubeServerURL
+	if serverURL == "" {
+		serverURL = o.url
+	}
+	ko := kubernetes.Options{Client: client, AgentImage: o.kubeAgentImage, ServerURL: serverURL, ServerCIDRs: o.kubeServerCIDRs,
+		NamespacePrefix: o.kubeNamespacePrefix, Simulate: o.kubeSimulate,
+		ProjectPlacement: func(ctx context.Context, project string) (map[string]string, []v1.Toleration, error) {
+			p, err := st.GetProject(ctx, project)
+			if errs.Is(err, errs.NotFound) {
+				return nil, nil, nil
+			}
+			return p.Spec.NodeSelector, p.Spec.Tolerations, err
+		}}
+	if o.kubeSimulate {
+		ko.Resolver = kubernetes.NoResolve{}
+	}
+	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return kubernetes.New(nctx, ko)
 }

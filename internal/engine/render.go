@@ -201,6 +201,9 @@ func renderTask(run store.Run, def *v1.Step, vars expr.Vars, item any, hasItem b
 		Resources: def.Resources,
 		Network:   def.Network,
 		Secrets:   def.Secrets,
+		// Placement on the kubernetes backend (api/v1/scheduling.go).
+		NodeSelector: def.NodeSelector,
+		Tolerations:  def.Tolerations,
 	}
 	for i, arg := range append(append([]string{}, def.Command...), def.Args...) {
 		s, err := expr.Render(arg, vars)

@@ -3,7 +3,10 @@
 //
 // The suite asks the harness whether commands are real host processes; a
 // scripted driver (mock) runs the subtests it can with its own script
-// language and skips the process-level ones, saying why.
+// language and skips the process-level ones, saying why. An agentless
+// driver (kubernetes under kwok: pods whose containers never run) gets
+// the same scripts, and the suite reads outcomes from the driver's Status
+// instead of from the agent's reports.
 package backendtest
 
 import (
@@ -51,7 +54,15 @@ type Harness struct {
 	// (tasks in containers do not see the host's files). Default:
 	// appending a line to a file in env.Dir.
 	Mark func(t *testing.T, env Env) (cmd string, count func() int)
+	// Agentless: no agent runs (kubernetes under kwok), so nothing reports
+	// to env.Server. Commands are the mock's scripts (Processes is false),
+	// the suite waits for the driver's Status to say how an attempt ended,
+	// and subtests that need a real process or agent are skipped.
+	Agentless bool
 }
+
+// skipAgentless is why a subtest needs an agent.
+const skipAgentless = "needs a running agent (logs, outputs, secrets, delivery): covered by the local and container backends and by the shared agent; this driver runs no process here"
 
 // Env is one subtest's world.
 type Env struct {
@@ -65,6 +76,9 @@ type suite struct {
 	h   Harness
 	env Env
 	b   *backend.Backend
+
+	mu      sync.Mutex
+	handles map[string]backend.Handle // started attempts, by id (agentless waits)
 }
 
 func (h Harness) setup(t *testing.T) *suite {
@@ -73,7 +87,7 @@ func (h Harness) setup(t *testing.T) *suite {
 		h.Wait = 20 * time.Second
 	}
 	env := Env{Dir: t.TempDir(), Server: NewFakeServer(t)}
-	s := &suite{t: t, h: h, env: env, b: backend.New(h.New(t, env))}
+	s := &suite{t: t, h: h, env: env, b: backend.New(h.New(t, env)), handles: map[string]backend.Handle{}}
 	return s
 }
 
@@ -94,7 +108,37 @@ func (s *suite) start(m *v1.TaskManifest) backend.Handle {
 	if h.AttemptID != m.AttemptID || h.Driver != s.b.Name() || h.Version != backend.HandleVersion {
 		s.t.Fatalf("Start returned handle %+v", h)
 	}
+	s.mu.Lock()
+	s.handles[m.AttemptID] = h
+	s.mu.Unlock()
 	return h
+}
+
+// agentless skips a subtest that needs an agent, on an agentless driver.
+func (s *suite) agentless() {
+	if s.h.Agentless {
+		s.t.Skip(skipAgentless)
+	}
+}
+
+// driverExit waits for the driver's Status to say how an attempt ended
+// (agentless drivers: no agent reports to the server).
+func (s *suite) driverExit(id string) v1.Exit {
+	s.t.Helper()
+	s.mu.Lock()
+	h, ok := s.handles[id]
+	s.mu.Unlock()
+	if !ok {
+		s.t.Fatalf("attempt %s was never started", id)
+	}
+	var st backend.Status
+	if !Eventually(s.h.Wait, func() bool { st = s.status(h); return st.Phase.Done() || st.Phase == v1.Lost }) {
+		s.t.Fatalf("attempt %s: status %s after %s, want an end", id, st.Phase, s.h.Wait)
+	}
+	if st.Exit == nil {
+		s.t.Fatalf("attempt %s: status %s without an exit", id, st.Phase)
+	}
+	return *st.Exit
 }
 
 func (s *suite) wait(id string) v1.Exit {
@@ -104,6 +148,9 @@ func (s *suite) wait(id string) v1.Exit {
 			s.t.Logf("debug for %s:\n%s", id, s.h.Debug(s.env, id))
 		}
 	})
+	if s.h.Agentless {
+		return s.driverExit(id)
+	}
 	exit := s.env.Server.WaitExit(s.t, id, s.h.Wait)
 	s.checkEvents(id)
 	return exit
@@ -161,6 +208,13 @@ func (s *suite) waitStatus(h backend.Handle, phase v1.Phase) backend.Status {
 
 func (s *suite) waitStarted(id string) {
 	s.t.Helper()
+	if s.h.Agentless {
+		s.mu.Lock()
+		h := s.handles[id]
+		s.mu.Unlock()
+		s.waitStatus(h, v1.Running)
+		return
+	}
 	ok := Eventually(s.h.Wait, func() bool {
 		for _, ev := range s.env.Server.Events(id) {
 			if ev.Type == v1.EventStarted {
@@ -340,6 +394,7 @@ func testCancelByAck(s *suite) {
 
 func testOutputsAndInputs(s *suite) {
 	srv := s.env.Server
+	s.agentless()
 	if !s.h.Processes {
 		id := "outputs"
 		s.start(srv.Manifest(id, "mock", "--output", `scores={"auc":0.9}`))
@@ -432,6 +487,7 @@ func testRestart(s *suite) {
 }
 
 func testOutage(s *suite) {
+	s.agentless()
 	id := "outage"
 	srv := s.env.Server
 	const n = 20
@@ -475,6 +531,7 @@ func testNetworkNone(s *suite) {
 	if !s.b.Capabilities().NetworkIsolation {
 		s.t.Skip("the driver does not isolate the network")
 	}
+	s.agentless()
 	port := s.env.Server.URL[strings.LastIndex(s.env.Server.URL, ":")+1:]
 	connect := []string{"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + port + " && echo connected"}
 	if s.h.NetworkProbe != nil {
@@ -545,18 +602,35 @@ func testIdempotentStart(s *suite) {
 				s.t.Errorf("Start #%d: %v", i, err)
 			}
 			hs[i] = h
+			s.mu.Lock()
+			s.handles[id] = h
+			s.mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	s.wait(id)
 	// Once more after the end: still nothing runs again.
-	s.start(m)
-	time.Sleep(300 * time.Millisecond)
+	again := s.start(m)
 	for _, h := range hs {
 		if h.AttemptID != id {
 			s.t.Errorf("handle %+v", h)
 		}
 	}
+	if s.h.Agentless {
+		// No agent counts runs: one task means one handle state (an
+		// agentless driver's state names its task, e.g. the pod's UID),
+		// and it still reports the end of the single run.
+		for i, h := range append(hs, again) {
+			if string(h.State) != string(hs[0].State) {
+				s.t.Errorf("Start #%d returned %s, the first %s: two tasks for one attempt", i, h.State, hs[0].State)
+			}
+		}
+		if st := s.status(again); !st.Phase.Done() {
+			s.t.Errorf("status after the repeated Start: %s, want the first run's end", st.Phase)
+		}
+		return
+	}
+	time.Sleep(300 * time.Millisecond)
 	started := 0
 	for _, ev := range s.env.Server.Events(id) {
 		if ev.Type == v1.EventStarted {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -15,13 +16,14 @@ func testProjects(t *testing.T, s store.Store) {
 	wantCode(t, s.PutProject(ctx, v1.Project{}), errs.Invalid, "PutProject without a name")
 
 	b := v1.Project{Metadata: v1.ObjectMeta{Name: "b", Labels: map[string]string{"team": "ml"}},
-		Spec: v1.ProjectSpec{Description: "bee", DefaultBackend: "local"}}
+		Spec: v1.ProjectSpec{Description: "bee", DefaultBackend: "local",
+			BackendPolicy: []v1.BackendRule{{Backend: "kubernetes", AtLeast: &v1.Threshold{GPU: 1}}, {Backend: "container"}}}}
 	must(t, s.PutProject(ctx, b))
 	must(t, s.PutProject(ctx, v1.Project{Metadata: v1.ObjectMeta{Name: "a"}}))
 
 	got, err := s.GetProject(ctx, "b")
 	must(t, err)
-	if got.Metadata.Name != "b" || got.Spec != b.Spec || got.Metadata.Labels["team"] != "ml" {
+	if got.Metadata.Name != "b" || !reflect.DeepEqual(got.Spec, b.Spec) || got.Metadata.Labels["team"] != "ml" {
 		t.Fatalf("GetProject = %+v, want %+v", got, b)
 	}
 	if got.Kind != "Project" || got.APIVersion != v1.APIVersion {
