@@ -87,7 +87,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the embedded database, artifacts and local attempts (default: ~/.koya/data; as root /var/lib/koya, which tasks, run as unprivileged users, can pass through)")
 	f.StringVar(&o.db, "db", "", "database: a SQLite file path or postgres://... (default: <data-dir>/koya.db)")
 	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
-	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local, container or mock")
+	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local, container, kubernetes or mock (the project's defaultBackend and backendPolicy come first)")
 	f.IntVar(&o.maxRunning, "max-running", 0, "attempts running at once on this control plane (default: 4 × CPUs)")
 	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
