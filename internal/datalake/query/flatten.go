@@ -60,6 +60,10 @@ func Flatten(meta map[string]any) []KV {
 			kv.Kind, kv.Bool = Bool, v
 		case float64:
 			kv.Kind, kv.Num = Number, v
+		case int: // maps built in Go rather than decoded
+			kv.Kind, kv.Num = Number, float64(v)
+		case int64:
+			kv.Kind, kv.Num = Number, float64(v)
 		case json.Number:
 			f, err := v.Float64()
 			if err != nil {

@@ -33,7 +33,7 @@ func (q *querier) CountFiles(ctx context.Context, fq store.FileQuery, by string)
 	}
 	w := &whereCompiler{d: q.s.d, cids: cids}
 	if fq.Where != nil {
-		if err := w.pickDriver(fq.Where, q.keyFiles(ctx, cids)); err != nil {
+		if err := w.pickDriver(fq.Where, 0, 0, q.estimate(ctx, w)); err != nil {
 			return nil, err
 		}
 	}

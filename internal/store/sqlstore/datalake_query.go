@@ -35,7 +35,11 @@ func (q *querier) FindFiles(ctx context.Context, fq store.FileQuery) (store.File
 	}
 	w := &whereCompiler{d: q.s.d, cids: cids}
 	if fq.Where != nil {
-		if err := w.pickDriver(fq.Where, q.keyFiles(ctx, cids)); err != nil {
+		files, err := q.channelFiles(ctx, w)
+		if err != nil {
+			return store.FilePage{}, err
+		}
+		if err := w.pickDriver(fq.Where, files, limit, q.estimate(ctx, w)); err != nil {
 			return store.FilePage{}, err
 		}
 	}
@@ -247,13 +251,40 @@ func decodeCursor(s string, cols []sortCol) ([]any, int64, error) {
 	return out, c.F, nil
 }
 
-// keyFiles reads how many files of the channels hold a key (meta_keys).
-func (q *querier) keyFiles(ctx context.Context, cids []int64) func(key string) (int64, error) {
-	return func(key string) (int64, error) {
-		var b sqlBuf
-		b.WriteString(`SELECT COALESCE(SUM(files), 0) FROM meta_keys m WHERE `)
-		(&whereCompiler{cids: cids}).cidCond(&b, "m.cid")
-		b.add(` AND m.key = ?`, key)
-		return q.count(ctx, &b)
+// estimate counts, up to driverCap, the index entries a metadata
+// equality (or each value of an in) matches: one bounded index range.
+func (q *querier) estimate(ctx context.Context, w *whereCompiler) func(c *query.Compare) (int64, error) {
+	return func(c *query.Compare) (int64, error) {
+		eqs := []*query.Compare{c}
+		if c.Op == query.In {
+			eqs = eqs[:0]
+			for _, v := range c.Value.List {
+				eqs = append(eqs, &query.Compare{Field: c.Field, Op: query.Eq, Value: v})
+			}
+		}
+		var total int64
+		for _, eq := range eqs {
+			var b sqlBuf
+			b.WriteString(`SELECT COUNT(*) FROM (SELECT 1 FROM file_meta m WHERE `)
+			w.cidCond(&b, "m.cid")
+			if err := w.metaCond(&b, eq); err != nil {
+				return 0, err
+			}
+			b.add(` LIMIT ?) x`, driverCap)
+			n, err := q.count(ctx, &b)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+		return total, nil
 	}
+}
+
+// channelFiles is the maintained number of files of the query's channels.
+func (q *querier) channelFiles(ctx context.Context, w *whereCompiler) (int64, error) {
+	var b sqlBuf
+	b.WriteString(`SELECT COALESCE(SUM(files), 0) FROM channels c WHERE `)
+	w.cidCond(&b, "c.cid")
+	return q.count(ctx, &b)
 }

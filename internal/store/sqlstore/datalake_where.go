@@ -37,13 +37,23 @@ type whereCompiler struct {
 	driver *query.Compare // compiled as IN; nil: none
 }
 
-// pickDriver chooses the driver of e: among its top-level conjuncts, the
-// equality on the metadata key fewest files of the channels hold (the
-// maintained meta_keys counts), as equalities select few of a key's files
-// and ranges often many. Without one, files are read in the listing's
-// order and every predicate probes.
-func (w *whereCompiler) pickDriver(e query.Expr, files func(key string) (int64, error)) error {
+// driverCap bounds the index entries counted to estimate an equality.
+const driverCap = 20000
+
+// rangeSelectivity is the share of files a predicate other than an
+// equality is assumed to keep (no statistics are kept on ranges).
+const rangeSelectivity = 0.3
+
+// pickDriver chooses how a query reads files. Collecting the files of
+// its most selective metadata equality (or in), counted up to driverCap
+// by est, costs about that count; reading files in the listing's order
+// and probing every predicate costs about limit / (the share of files
+// that match), the share estimated from the equalities' counts (assumed
+// independent) and rangeSelectivity for the rest. A listing (limit > 0)
+// takes the cheaper; a count always collects, as it reads every match.
+func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est func(c *query.Compare) (int64, error)) error {
 	var best int64 = -1
+	share := 1.0
 	var walk func(e query.Expr) error
 	walk = func(e query.Expr) error {
 		switch e := e.(type) {
@@ -54,19 +64,29 @@ func (w *whereCompiler) pickDriver(e query.Expr, files func(key string) (int64, 
 			return walk(e.R)
 		case *query.Compare:
 			if e.Field.Builtin || (e.Op != query.Eq && e.Op != query.In) {
+				share *= rangeSelectivity
 				return nil
 			}
-			n, err := files(e.Field.Name)
+			n, err := est(e)
 			if err != nil {
 				return err
 			}
+			share *= float64(n) / float64(max(files, 1))
 			if best < 0 || n < best {
 				best, w.driver = n, e
 			}
+		default:
+			share *= rangeSelectivity
 		}
 		return nil
 	}
-	return walk(e)
+	if err := walk(e); err != nil {
+		return err
+	}
+	if limit > 0 && w.driver != nil && float64(limit) < share*float64(best) {
+		w.driver = nil // scanning in order finds a page before the set is read
+	}
+	return nil
 }
 
 // cidCond is "= ?" or "IN (...)" for the channels a query reads.
@@ -167,10 +187,20 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 	} else {
 		b.WriteString("EXISTS (SELECT 1 FROM file_meta m WHERE m.fid = f.fid")
 	}
+	if err := w.metaCond(b, c); err != nil {
+		return err
+	}
+	b.WriteString(")")
+	return nil
+}
+
+// metaCond is " AND <key and value conditions on file_meta m>" for a
+// metadata predicate other than in.
+func (w *whereCompiler) metaCond(b *sqlBuf, c *query.Compare) error {
 	if c.Op == query.Exists {
 		// The key itself, or keys nested under it ("a." <= key < "a/").
 		k := c.Field.Name
-		b.add(" AND (m.key = ? OR (m.key > ? AND m.key < ?)))", k, k+".", k+"/")
+		b.add(" AND (m.key = ? OR (m.key > ? AND m.key < ?))", k, k+".", k+"/")
 		return nil
 	}
 	b.add(" AND m.key = ? AND ", c.Field.Name)
@@ -209,7 +239,6 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 			return errs.E(errs.Invalid, "query: unexpected value %s", v)
 		}
 	}
-	b.WriteString(")")
 	return nil
 }
 

@@ -62,9 +62,9 @@ CREATE INDEX file_meta_str ON file_meta (cid, key, str, fid) WHERE str IS NOT NU
 CREATE INDEX file_meta_num ON file_meta (cid, key, kind, num, fid) WHERE num IS NOT NULL;
 CREATE INDEX file_meta_tm ON file_meta (cid, key, tm, fid) WHERE tm IS NOT NULL;
 
--- How many files of a channel hold a key (and how many values): a query
--- drives from its most selective predicate, and count --by knows the files
--- without the key without scanning them.
+-- How many files of a channel hold a key (and how many values), kept by
+-- every file write: count --by knows the files without the key without
+-- scanning them, and the counts say which keys a channel uses.
 CREATE TABLE meta_keys (
   cid    INTEGER NOT NULL,
   key    TEXT NOT NULL,
