@@ -89,7 +89,9 @@ if ! ping; then
   mkdir -p "$(dirname "$SOCK")"
   rm -f "$SOCK"
   # setsid: the service outlives this script and the test command.
-  setsid podman system service --time=0 "$URL" </dev/null >>/var/log/podman-service.log 2>&1 &
+  # From /: conmon writes files (an "oom" marker) relative to its working
+  # directory, which would otherwise be the checkout.
+  (cd / && exec setsid podman system service --time=0 "$URL" </dev/null >>/var/log/podman-service.log 2>&1) &
   for _ in $(seq 1 100); do
     ping && break
     sleep 0.1
