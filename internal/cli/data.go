@@ -353,11 +353,12 @@ func countRows(t *table, by string, counts []client.DataCount) {
 		}
 		return
 	}
-	var most int64
+	var most, total int64
 	for _, c := range counts {
 		most = max(most, c.Count)
+		total += c.Count
 	}
-	t.row(strings.ToUpper(by), "COUNT", "")
+	t.row(strings.ToUpper(by), "COUNT", "SHARE", "CHART")
 	for _, c := range counts {
 		label := metaCell(c.Value)
 		if c.Value == nil {
@@ -367,6 +368,6 @@ func countRows(t *table, by string, counts []client.DataCount) {
 		if most > 0 {
 			bar = strings.Repeat("█", int(max(1, c.Count*30/most)))
 		}
-		t.row(label, c.Count, bar)
+		t.row(label, c.Count, fmt.Sprintf("%.1f%%", float64(c.Count)*100/float64(max(total, 1))), bar)
 	}
 }
