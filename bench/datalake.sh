@@ -7,7 +7,10 @@
 #   N=200000 RUNS=100 bench/datalake.sh [sqlite|postgres|both]
 #
 # PostgreSQL: KOYA_TEST_POSTGRES names the server (scripts/postgres.sh);
-# the benchmark runs in a database of its own, dropped at the end.
+# the benchmark runs in a database of its own (koya_lake_bench). The
+# loaded data is kept (SQLite: $TMPDIR/lake-bench-N-SCHEMA.db) and reused
+# by the next run with the same N and datalake schema; FRESH=1 reloads,
+# CLEAN=1 deletes it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -15,14 +18,16 @@ RUNS=${RUNS:-200}
 WHAT=${1:-both}
 go build -o /tmp/koya-lake-bench ./bench/datalake
 if [[ $WHAT == sqlite || $WHAT == both ]]; then
-  /tmp/koya-lake-bench -db sqlite -n "$N" -runs "$RUNS" -dir "${TMPDIR:-/tmp}"
-  rm -f "${TMPDIR:-/tmp}"/lake-bench.db*
+  /tmp/koya-lake-bench -db sqlite -n "$N" -runs "$RUNS" -dir "${TMPDIR:-/tmp}" -fresh="${FRESH:-0}"
+  if [[ ${CLEAN:-0} == 1 ]]; then rm -f "${TMPDIR:-/tmp}"/lake-bench-*.db*; fi
 fi
 if [[ $WHAT == postgres || $WHAT == both ]]; then
   : "${KOYA_TEST_POSTGRES:?set KOYA_TEST_POSTGRES (scripts/postgres.sh)}"
   db=koya_lake_bench
-  psql "$KOYA_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  if ! psql "$KOYA_TEST_POSTGRES" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    psql "$KOYA_TEST_POSTGRES" -qc "CREATE DATABASE $db"
+  fi
   url=$(sed -E "s#/[^/?]+(\?|$)#/$db\1#" <<<"$KOYA_TEST_POSTGRES")
-  /tmp/koya-lake-bench -db postgres -url "$url" -n "$N" -runs "$RUNS"
-  psql "$KOYA_TEST_POSTGRES" -qc "DROP DATABASE $db"
+  /tmp/koya-lake-bench -db postgres -url "$url" -n "$N" -runs "$RUNS" -fresh="${FRESH:-0}"
+  if [[ ${CLEAN:-0} == 1 ]]; then psql "$KOYA_TEST_POSTGRES" -qc "DROP DATABASE $db"; fi
 fi

@@ -108,7 +108,7 @@ func (a *app) dataLsCmd() *cobra.Command {
 			if len(argv) == 1 && argv[0] != "" {
 				q = "path startswith " + quoteQuery(argv[0])
 			}
-			files, err := findAll(cmd, cl, project, client.FindOptions{Query: q, Channel: channel}, limit)
+			files, err := findAll(cmd, cl, project, client.FindOptions{Query: q, Channel: channel, Sort: "path"}, limit)
 			if err != nil {
 				return err
 			}
@@ -296,7 +296,7 @@ func (a *app) dataFindCmd() *cobra.Command {
 Names are metadata keys (dots reach into objects: camera.model); path, size,
 content_type, digest, created and updated are the files' own fields.`
 	channelFlag(cmd, &channel, false)
-	cmd.Flags().StringVar(&sortBy, "sort", "", `sort keys, e.g. "created desc, label" (default: path)`)
+	cmd.Flags().StringVar(&sortBy, "sort", "", `sort keys, e.g. "created desc, label" (default: upload order, oldest first — the fastest)`)
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many files (0: all)")
 	cmd.Flags().StringVar(&columns, "columns", "", "metadata keys to show as columns (default: the most common keys)")
 	return cmd

@@ -100,7 +100,9 @@ type FileQuery struct {
 	Project string
 	Channel string     // empty: every channel of the project
 	Where   query.Expr // nil: every file
-	// Sort orders the page (default: path). Ties break on the file's
+	// Sort orders the page (default: creation order, the file's internal
+	// id, which a search reads in step with its metadata indexes and so
+	// stops after a page; "path" for path order). Ties break on the
 	// internal id, so that pages never skip or repeat a file. A metadata
 	// key sorts by its first value (an array's first element): files
 	// without it first, then null < false < true < numbers < strings

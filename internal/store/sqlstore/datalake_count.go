@@ -14,7 +14,15 @@ import (
 // a metadata key's values read off the (cid, key, value) index. The files
 // without the key are the matching files minus those holding it: with no
 // condition, both come from maintained counts (channels, meta_keys).
-func (q *querier) CountFiles(ctx context.Context, fq store.FileQuery, by string) ([]store.GroupCount, error) {
+func (q *querier) CountFiles(ctx context.Context, fq store.FileQuery, by string) (groups []store.GroupCount, err error) {
+	err = q.searching(ctx, true, func(q *querier) error {
+		groups, err = q.countFiles(ctx, fq, by)
+		return err
+	})
+	return groups, err
+}
+
+func (q *querier) countFiles(ctx context.Context, fq store.FileQuery, by string) ([]store.GroupCount, error) {
 	cids, err := q.channelIDs(ctx, fq.Project, fq.Channel)
 	if err != nil {
 		return nil, err
@@ -31,9 +39,25 @@ func (q *querier) CountFiles(ctx context.Context, fq store.FileQuery, by string)
 		}
 		return nil, nil
 	}
-	w := &whereCompiler{d: q.s.d, cids: cids}
+	var byKeys []string
+	if by != "" && !field.Builtin {
+		byKeys = append(byKeys, field.Name)
+	}
+	keys, err := q.keyDict(ctx, cids, queryKeys(fq.Where, nil, byKeys...))
+	if err != nil {
+		return nil, err
+	}
+	w := &whereCompiler{d: q.s.d, cids: cids, keys: keys, where: fq.Where}
 	if fq.Where != nil {
-		if err := w.pickDriver(fq.Where, 0, 0, q.estimate(ctx, w)); err != nil {
+		if _, err := w.pickDriver(fq.Where, 0, 0, false, q.estimate(ctx, w)); err != nil {
+			return nil, err
+		}
+	}
+	// mf is the statement of the matching fids: from file_meta alone
+	// when the condition is a conjunction of metadata comparisons.
+	var mf sqlBuf
+	if fq.Where != nil && w.driver != nil && residual(fq.Where) == nil {
+		if err := w.candidates(&mf, 0, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +121,10 @@ func (q *querier) CountFiles(ctx context.Context, fq store.FileQuery, by string)
 			return nil, q.s.wrap(err, "count files")
 		}
 	} else {
-		if groups, err = q.countByKey(ctx, w, &matching, fq.Where != nil, field.Name, total); err != nil {
+		if mf.Len() == 0 {
+			mf.add(`SELECT f.fid FROM files f WHERE `+matching.String(), matching.args...)
+		}
+		if groups, err = q.countByKey(ctx, w, &mf, fq.Where != nil, field.Name, total); err != nil {
 			return nil, err
 		}
 	}
@@ -110,24 +137,23 @@ func (q *querier) CountFiles(ctx context.Context, fq store.FileQuery, by string)
 	return groups, nil
 }
 
-func (q *querier) countByKey(ctx context.Context, w *whereCompiler, matching *sqlBuf, filtered bool, key string,
+func (q *querier) countByKey(ctx context.Context, w *whereCompiler, mf *sqlBuf, filtered bool, key string,
 	total func() (int64, error)) ([]store.GroupCount, error) {
+	if filtered {
+		return q.countByKeyWhere(ctx, w, mf, key)
+	}
 	// Two scans, each in the order of its partial index (strings by str,
 	// the rest by kind and num), so grouping needs no sort.
 	var groups []store.GroupCount
 	var nulls int64
 	for _, part := range []string{
-		`SELECT 3, NULL, m.str, COUNT(*) FROM file_meta m WHERE %s AND m.str IS NOT NULL%s GROUP BY m.str`,
-		`SELECT m.kind, m.num, NULL, COUNT(*) FROM file_meta m WHERE %s AND m.num IS NOT NULL%s GROUP BY m.kind, m.num`,
+		`SELECT 3, NULL, m.str, COUNT(*) FROM file_meta m WHERE %s AND m.str IS NOT NULL GROUP BY m.str`,
+		`SELECT m.kind, m.num, NULL, COUNT(*) FROM file_meta m WHERE %s AND m.num IS NOT NULL GROUP BY m.kind, m.num`,
 	} {
-		var cond, filter sqlBuf
-		w.cidCond(&cond, "m.cid")
-		cond.add(` AND m.key = ?`, key)
-		if filtered {
-			filter.add(` AND m.fid IN (SELECT f.fid FROM files f WHERE `+matching.String()+`)`, matching.args...)
-		}
+		var cond sqlBuf
+		kidCond(&cond, "m.kid", w.keys.kids(key, false))
 		var b sqlBuf
-		b.add(fmt.Sprintf(part, cond.String(), filter.String()), append(cond.args, filter.args...)...)
+		b.add(fmt.Sprintf(part, cond.String()), cond.args...)
 		g, n, err := q.groups(ctx, &b)
 		if err != nil {
 			return nil, err
@@ -135,27 +161,72 @@ func (q *querier) countByKey(ctx context.Context, w *whereCompiler, matching *sq
 		groups = append(groups, g...)
 		nulls += n
 	}
-
-	// Files without the key: matching files minus those holding it.
+	// Files without the key: all files minus those holding it, both
+	// maintained counts.
 	all, err := total()
 	if err != nil {
 		return nil, err
 	}
-	var hb sqlBuf
-	if filtered {
-		hb.WriteString(`SELECT COUNT(*) FROM files f WHERE `)
-		hb.add(matching.String(), matching.args...)
-		hb.WriteString(` AND f.fid IN (SELECT m.fid FROM file_meta m WHERE `)
-		w.cidCond(&hb, "m.cid")
-		hb.add(` AND m.key = ? AND m.pos = 0)`, key)
-	} else {
-		hb.WriteString(`SELECT COALESCE(SUM(files), 0) FROM meta_keys m WHERE `)
-		w.cidCond(&hb, "m.cid")
-		hb.add(` AND m.key = ?`, key)
+	if nulls += all - w.keys.files(key, false); nulls > 0 {
+		groups = append(groups, store.GroupCount{Count: nulls})
 	}
-	holding, err := q.count(ctx, &hb)
+	return groups, nil
+}
+
+// countByKeyWhere counts the values of key among the matching files in
+// one statement: the matching fids are collected once (mf), joined to the
+// key's rows of either partial index (mf: a statement of the fids), and counted (a last row, kind -1,
+// is the number of matching files; the fifth column counts the files
+// holding the key, by their first value).
+func (q *querier) countByKeyWhere(ctx context.Context, w *whereCompiler, mf *sqlBuf, key string) ([]store.GroupCount, error) {
+	var b sqlBuf
+	b.add(`WITH mf AS MATERIALIZED (`+mf.String()+`) `, mf.args...)
+	for _, part := range []string{
+		`SELECT 3, NULL, m.str, COUNT(*), SUM(CASE WHEN m.pos = 0 THEN 1 ELSE 0 END) FROM mf JOIN file_meta m ON m.fid = mf.fid WHERE %s AND m.str IS NOT NULL GROUP BY m.str UNION ALL `,
+		`SELECT m.kind, m.num, NULL, COUNT(*), SUM(CASE WHEN m.pos = 0 THEN 1 ELSE 0 END) FROM mf JOIN file_meta m ON m.fid = mf.fid WHERE %s AND m.num IS NOT NULL GROUP BY m.kind, m.num UNION ALL `,
+	} {
+		var cond sqlBuf
+		kidCond(&cond, "m.kid", w.keys.kids(key, false))
+		b.add(fmt.Sprintf(part, cond.String()), cond.args...)
+	}
+	b.WriteString(`SELECT -1, NULL, NULL, COUNT(*), 0 FROM mf`)
+	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
 	if err != nil {
-		return nil, err
+		return nil, q.s.wrap(err, "count files")
+	}
+	defer rows.Close()
+	var groups []store.GroupCount
+	var nulls, all, holding int64
+	for rows.Next() {
+		var kind int64
+		var num, str any
+		var n, h int64
+		if err := rows.Scan(&kind, &num, &str, &n, &h); err != nil {
+			return nil, q.s.wrap(err, "count files")
+		}
+		holding += h
+		g := store.GroupCount{Count: n}
+		switch kind {
+		case -1:
+			all = n
+			continue
+		case kindNull:
+			nulls += n
+			continue
+		case kindBool:
+			g.Value = toFloat(num) != 0
+		case kindNumber:
+			g.Value = toFloat(num)
+		default:
+			if b, ok := str.([]byte); ok {
+				str = string(b)
+			}
+			g.Value = str
+		}
+		groups = append(groups, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, q.s.wrap(err, "count files")
 	}
 	if nulls += all - holding; nulls > 0 {
 		groups = append(groups, store.GroupCount{Count: nulls})

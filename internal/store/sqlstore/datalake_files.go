@@ -91,10 +91,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING fid`,
 				return q.s.wrap(err, "file %q of channel %q", f.Path, f.Channel)
 			}
 		}
-		if err := q.insertMeta(ctx, cid, fid, kvs); err != nil {
+		kids, err := q.countKeys(ctx, cid, prevKVs(prev), kvs)
+		if err != nil {
 			return err
 		}
-		if err := q.countKeys(ctx, cid, prevKVs(prev), kvs); err != nil {
+		if err := q.insertMeta(ctx, fid, kids, kvs); err != nil {
 			return err
 		}
 		files, bytes := int64(1), f.Size
@@ -177,10 +178,11 @@ func (q *querier) SetFileMeta(ctx context.Context, project, channel, path string
 		if err := q.deleteMeta(ctx, fid); err != nil {
 			return err
 		}
-		if err := q.insertMeta(ctx, cid, fid, kvs); err != nil {
+		kids, err := q.countKeys(ctx, cid, prevKVs(&old), kvs)
+		if err != nil {
 			return err
 		}
-		if err := q.countKeys(ctx, cid, prevKVs(&old), kvs); err != nil {
+		if err := q.insertMeta(ctx, fid, kids, kvs); err != nil {
 			return err
 		}
 		return q.addDataEvent(ctx, store.FileMeta, f)
@@ -210,7 +212,7 @@ func (q *querier) DeleteFile(ctx context.Context, project, channel, path string)
 		if _, err := q.exec(ctx, `DELETE FROM files WHERE fid = ?`, fid); err != nil {
 			return q.s.wrap(err, "file %q of channel %q", path, channel)
 		}
-		if err := q.countKeys(ctx, cid, prevKVs(&f), nil); err != nil {
+		if _, err := q.countKeys(ctx, cid, prevKVs(&f), nil); err != nil {
 			return err
 		}
 		if err := q.countChannel(ctx, cid, -1, -f.Size); err != nil {

@@ -75,14 +75,15 @@ func (q *querier) metaRow(kv query.KV) (kind int, num, str, tm any) {
 	return kindString, nil, kv.Str, tm
 }
 
-// insertMeta writes the file_meta rows of a file.
-func (q *querier) insertMeta(ctx context.Context, cid, fid int64, kvs []query.KV) error {
-	const cols = 8
+// insertMeta writes the file_meta rows of a file; kids is the key
+// dictionary of its channel (countKeys).
+func (q *querier) insertMeta(ctx context.Context, fid int64, kids map[string]int64, kvs []query.KV) error {
+	const cols = 7
 	chunk := q.chunkRows(cols)
 	for len(kvs) > 0 {
 		n := min(len(kvs), chunk)
 		var b strings.Builder
-		b.WriteString(`INSERT INTO file_meta (fid, key, pos, cid, kind, num, str, tm) VALUES `)
+		b.WriteString(`INSERT INTO file_meta (fid, kid, pos, kind, num, str, tm) VALUES `)
 		args := make([]any, 0, n*cols)
 		for i, kv := range kvs[:n] {
 			if i > 0 {
@@ -90,7 +91,7 @@ func (q *querier) insertMeta(ctx context.Context, cid, fid int64, kvs []query.KV
 			}
 			b.WriteString(placeholders(cols))
 			kind, num, str, tm := q.metaRow(kv)
-			args = append(args, fid, kv.Key, kv.Pos, cid, kind, num, str, tm)
+			args = append(args, fid, kids[kv.Key], kv.Pos, kind, num, str, tm)
 		}
 		if _, err := q.execOnce(ctx, b.String(), args...); err != nil {
 			return q.s.wrap(err, "file metadata")
@@ -106,9 +107,14 @@ func (q *querier) deleteMeta(ctx context.Context, fid int64) error {
 }
 
 // countKeys moves the channel's per-key counts (meta_keys) from the values
-// before a write to those after it, one upsert per key that changed.
-func (q *querier) countKeys(ctx context.Context, cid int64, before, after []query.KV) error {
-	type delta struct{ files, vals int64 }
+// before a write to those after it, one upsert per key that changed or
+// that the new values use, and returns the ids of the latter (the key
+// dictionary insertMeta writes with): a new key gets its id here.
+func (q *querier) countKeys(ctx context.Context, cid int64, before, after []query.KV) (map[string]int64, error) {
+	type delta struct {
+		files, vals int64
+		used        bool
+	}
 	ds := map[string]*delta{}
 	var keys []string
 	add := func(kvs []query.KV, sign int64) {
@@ -123,19 +129,21 @@ func (q *querier) countKeys(ctx context.Context, cid int64, before, after []quer
 				dl.files += sign
 			}
 			dl.vals += sign
+			dl.used = dl.used || sign > 0
 		}
 	}
 	add(before, -1)
 	add(after, 1)
 	var changed []string
 	for _, k := range keys {
-		if *ds[k] != (delta{}) {
+		if d := ds[k]; d.used || d.files != 0 || d.vals != 0 {
 			changed = append(changed, k)
 		}
 	}
 	// Keys in a fixed order, so that concurrent writers lock the rows in
 	// the same order (no deadlock).
 	slices.Sort(changed)
+	kids := make(map[string]int64, len(changed))
 	const cols = 4
 	chunk := q.chunkRows(cols)
 	for len(changed) > 0 {
@@ -150,11 +158,25 @@ func (q *querier) countKeys(ctx context.Context, cid int64, before, after []quer
 			b.WriteString(placeholders(cols))
 			args = append(args, cid, k, ds[k].files, ds[k].vals)
 		}
-		b.WriteString(` ON CONFLICT (cid, key) DO UPDATE SET files = meta_keys.files + excluded.files, vals = meta_keys.vals + excluded.vals`)
-		if _, err := q.execOnce(ctx, b.String(), args...); err != nil {
-			return q.s.wrap(err, "metadata key counts")
+		b.WriteString(` ON CONFLICT (cid, key) DO UPDATE SET files = meta_keys.files + excluded.files, vals = meta_keys.vals + excluded.vals RETURNING kid, key`)
+		rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), args...)
+		if err != nil {
+			return nil, q.s.wrap(err, "metadata key counts")
+		}
+		for rows.Next() {
+			var kid int64
+			var k string
+			if err := rows.Scan(&kid, &k); err != nil {
+				rows.Close()
+				return nil, q.s.wrap(err, "metadata key counts")
+			}
+			kids[k] = kid
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, q.s.wrap(err, "metadata key counts")
 		}
 		changed = changed[n:]
 	}
-	return nil
+	return kids, nil
 }

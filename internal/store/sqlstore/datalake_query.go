@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +23,37 @@ type sortCol struct {
 	typ  byte // 's' string, 'i' integer, 'f' float, 't' time
 }
 
-func (q *querier) FindFiles(ctx context.Context, fq store.FileQuery) (store.FilePage, error) {
+func (q *querier) FindFiles(ctx context.Context, fq store.FileQuery) (page store.FilePage, err error) {
+	err = q.searching(ctx, false, func(q *querier) error {
+		page, err = q.findFiles(ctx, fq)
+		return err
+	})
+	return page, err
+}
+
+// searching runs fn, the statements of a search. On PostgreSQL they run
+// in one transaction whose settings suit them: no JIT (compiling costs
+// more than it saves on these); for a count, custom plans always (a
+// cached generic plan ignores how many rows a key's value holds) and
+// memory for its hash joins (a listing does better without: more
+// work_mem tempts the planner into hashing whole index ranges).
+func (q *querier) searching(ctx context.Context, count bool, fn func(q *querier) error) error {
+	if q.s.d.SerialWrites { // SQLite
+		return fn(q)
+	}
+	set := `SELECT set_config('jit', 'off', true)`
+	if count {
+		set = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`
+	}
+	return q.atomic(ctx, func(q *querier) error {
+		if _, err := q.exec(ctx, set); err != nil {
+			return q.s.wrap(err, "search settings")
+		}
+		return fn(q)
+	})
+}
+
+func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.FilePage, error) {
 	limit := fq.Limit
 	if limit <= 0 {
 		limit = 100
@@ -33,22 +65,15 @@ func (q *querier) FindFiles(ctx context.Context, fq store.FileQuery) (store.File
 	if err != nil || len(cids) == 0 {
 		return store.FilePage{}, err
 	}
-	w := &whereCompiler{d: q.s.d, cids: cids}
-	if fq.Where != nil {
-		files, err := q.channelFiles(ctx, w)
-		if err != nil {
-			return store.FilePage{}, err
-		}
-		if err := w.pickDriver(fq.Where, files, limit, q.estimate(ctx, w)); err != nil {
-			return store.FilePage{}, err
-		}
+	keys, err := q.keyDict(ctx, cids, queryKeys(fq.Where, fq.Sort))
+	if err != nil {
+		return store.FilePage{}, err
 	}
+	w := &whereCompiler{d: q.s.d, cids: cids, keys: keys, where: fq.Where}
+	// With no sort the order is fid's (creation order): an equality's
+	// index range is in that order, so the search reads it in windows of
+	// fids and stops after a page.
 	sorts := fq.Sort
-	if len(sorts) == 0 {
-		sorts = []query.Sort{{Field: query.Field{Name: "path", Builtin: true}}}
-	}
-	var b sqlBuf
-	b.WriteString(`SELECT ` + fileCols)
 	var cols []sortCol
 	var joins sqlBuf
 	for i, s := range sorts {
@@ -68,71 +93,284 @@ func (q *querier) FindFiles(ctx context.Context, fq store.FileQuery) (store.File
 			continue
 		}
 		a := "s" + string(rune('0'+i%10)) + strings.Repeat("x", i/10)
-		joins.add(" LEFT JOIN file_meta "+a+" ON "+a+".fid = f.fid AND "+a+".key = ? AND "+a+".pos = 0", s.Field.Name)
+		joins.WriteString(" LEFT JOIN file_meta " + a + " ON " + a + ".fid = f.fid AND ")
+		kidCond(&joins, a+".kid", keys.kids(s.Field.Name, false))
+		joins.WriteString(" AND " + a + ".pos = 0")
 		cols = append(cols,
 			sortCol{"COALESCE(" + a + ".kind, -1)", s.Desc, 'i'},
 			sortCol{"COALESCE(" + a + ".num, 0)", s.Desc, 'f'},
 			sortCol{"COALESCE(" + a + ".str, '')", s.Desc, 's'})
 	}
-	for _, c := range cols {
-		b.WriteString(", " + c.expr)
-	}
-	b.WriteString(" FROM files f")
-	b.add(joins.String(), joins.args...)
-	b.WriteString(" WHERE ")
-	w.cidCond(&b, "f.cid")
-	if fq.Where != nil {
-		b.WriteString(" AND ")
-		if err := w.expr(&b, fq.Where); err != nil {
+	var after []any
+	var afterFid int64
+	if fq.After != "" {
+		if after, afterFid, err = decodeCursor(fq.After, cols); err != nil {
 			return store.FilePage{}, err
 		}
 	}
-	if fq.After != "" {
-		vals, fid, err := decodeCursor(fq.After, cols)
+	var plan driverPlan
+	if fq.Where != nil {
+		files, err := q.channelFiles(ctx, w)
 		if err != nil {
 			return store.FilePage{}, err
 		}
-		b.WriteString(" AND ")
-		keyset(&b, q.s.d, cols, vals, fid)
-	}
-	b.WriteString(" ORDER BY ")
-	for _, c := range cols {
-		b.WriteString(c.expr)
-		if c.desc {
-			b.WriteString(" DESC")
+		if plan, err = w.pickDriver(fq.Where, files, limit, len(cols) == 0, q.estimate(ctx, w)); err != nil {
+			return store.FilePage{}, err
 		}
-		b.WriteString(", ")
 	}
-	b.add("f.fid LIMIT ?", limit+1)
-
-	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
-	if err != nil {
-		return store.FilePage{}, q.s.wrap(err, "find files")
-	}
-	defer rows.Close()
-	var page store.FilePage
-	var last []any
-	var lastFid int64
-	for rows.Next() {
-		var f store.File
-		var fid int64
-		vals := make([]any, len(cols))
-		dst := []any{&fid, &f.ID, &f.Project, &f.Channel, &f.Path, &f.ContentType, &f.Size, &f.Digest, &f.Ref,
-			jsonCol{&f.Meta}, &f.Version, timeCol{&f.CreatedAt}, timeCol{&f.UpdatedAt}}
-		for i := range vals {
-			dst = append(dst, &vals[i])
+	where := fq.Where
+	build := func(n int, cands []int64) (*sqlBuf, error) {
+		var b sqlBuf
+		b.WriteString(`SELECT ` + fileCols)
+		for _, c := range cols {
+			b.WriteString(", " + c.expr)
 		}
-		if err := rows.Scan(dst...); err != nil {
+		b.WriteString(" FROM files f")
+		b.add(joins.String(), joins.args...)
+		b.WriteString(" WHERE ")
+		if len(cols) == 0 && w.driver == nil && cands == nil {
+			// Read in fid order, not by a (cid, ...) index (SQLite: a unary
+			// + keeps a column from choosing an index).
+			w.cidCond(&b, "+f.cid")
+		} else {
+			w.cidCond(&b, "f.cid")
+		}
+		if where != nil {
+			b.WriteString(" AND ")
+			if err := w.expr(&b, where); err != nil {
+				return nil, err
+			}
+		}
+		if fq.After != "" {
+			b.WriteString(" AND ")
+			keyset(&b, q.s.d, cols, after, afterFid)
+		}
+		if cands != nil {
+			b.WriteString(" AND ")
+			fidList(&b, q.s.d, cands)
+		}
+		b.WriteString(" ORDER BY ")
+		for _, c := range cols {
+			b.WriteString(c.expr)
+			if c.desc {
+				b.WriteString(" DESC")
+			}
+			b.WriteString(", ")
+		}
+		b.add("f.fid LIMIT ?", n)
+		return &b, nil
+	}
+	var found []foundFile
+	if len(cols) == 0 && w.driver != nil && plan.ordered {
+		// Windows of fids after the cursor, each expected to hold a page
+		// (from the estimated share of matching files), growing 4-fold
+		// while they come back short. In each, the fids in every windowed
+		// equality's range (short index-only ranges, intersected) are the
+		// candidates, at most candCap of them; then the files among them
+		// that match the whole condition, each predicate a probe.
+		var top int64
+		if err := q.queryRow(ctx, `SELECT COALESCE(MAX(fid), 0) FROM files`).Scan(&top); err != nil {
 			return store.FilePage{}, q.s.wrap(err, "find files")
 		}
-		if len(page.Files) == limit {
-			page.Next = encodeCursor(last, lastFid, cols)
+		width := int64(2 * float64(limit+1) / max(plan.share, 1e-9))
+		width = max(width, 4*int64(limit+1))
+		driver, also := w.driver, w.also
+		rest := residual(fq.Where) // what windowFids leaves to check
+		for lo := afterFid; lo < top && len(found) <= limit; {
+			hi := min(lo+width, top)
+			w.driver, w.also = driver, also
+			want := candCap
+			if rest == nil { // the candidates are the matches
+				want = min(want, limit+1-len(found))
+			}
+			cands, err := q.windowFids(ctx, w, lo, hi, want)
+			if err != nil {
+				return store.FilePage{}, err
+			}
+			if len(cands) == want {
+				hi = cands[len(cands)-1]
+			} else {
+				width *= 4
+			}
+			lo = hi
+			if len(cands) == 0 {
+				continue
+			}
+			w.driver, w.also, where = nil, nil, rest
+			b, err := build(limit+1-len(found), cands)
+			if err != nil {
+				return store.FilePage{}, err
+			}
+			if found, err = q.findRows(ctx, b, len(cols), found); err != nil {
+				return store.FilePage{}, err
+			}
+		}
+	} else {
+		b, err := build(limit+1, nil)
+		if err != nil {
+			return store.FilePage{}, err
+		}
+		if found, err = q.findRows(ctx, b, len(cols), nil); err != nil {
+			return store.FilePage{}, err
+		}
+	}
+	var page store.FilePage
+	for i, r := range found {
+		if i == limit {
+			last := found[i-1]
+			page.Next = encodeCursor(last.vals, last.fid, cols)
 			break
 		}
-		page.Files = append(page.Files, f)
-		last, lastFid = vals, fid
+		page.Files = append(page.Files, r.f)
 	}
-	return page, q.s.wrap(rows.Err(), "find files")
+	return page, nil
+}
+
+// candCap bounds the candidates of one window of a search in fid order.
+const candCap = 2000
+
+// windowFids is the fids in (lo, hi] in the index ranges of every
+// predicate w drives (the driver and also), in order, at most limit.
+func (q *querier) windowFids(ctx context.Context, w *whereCompiler, lo, hi int64, limit int) ([]int64, error) {
+	var b sqlBuf
+	if err := w.candidates(&b, lo, hi); err != nil {
+		return nil, err
+	}
+	b.add(` ORDER BY fid LIMIT ?`, limit)
+	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
+	if err != nil {
+		return nil, q.s.wrap(err, "find files")
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var fid int64
+		if err := rows.Scan(&fid); err != nil {
+			return nil, q.s.wrap(err, "find files")
+		}
+		out = append(out, fid)
+	}
+	return out, q.s.wrap(rows.Err(), "find files")
+}
+
+// candidates is "SELECT DISTINCT fid ...": the fids in the index ranges
+// of every predicate w drives (the driver and also; in (lo, hi] if hi >
+// 0), intersected, that satisfy the other metadata comparisons of the
+// top-level conjunction too, probed on the primary key (fid, kid, pos).
+// What is left to check is residual(w.where).
+func (w *whereCompiler) candidates(b *sqlBuf, lo, hi int64) error {
+	b.WriteString(`SELECT DISTINCT fid FROM (`)
+	n := 0
+	var err error
+	add := func(c *query.Compare) {
+		if n > 0 {
+			b.WriteString(" INTERSECT ")
+		}
+		n++
+		b.WriteString(`SELECT m.fid FROM file_meta m WHERE (`)
+		if err == nil {
+			err = w.anyOf(b, c)
+		}
+		b.WriteString(`)`)
+		if hi > 0 {
+			b.add(` AND m.fid > ? AND m.fid <= ?`, lo, hi)
+		}
+	}
+	add(w.driver)
+	for c := range w.also {
+		add(c)
+	}
+	b.WriteString(`) x WHERE 1 = 1`)
+	for _, c := range conjuncts(w.where) {
+		if c.Field.Builtin || c.Op == query.Ne || w.drives(c) { // as residual's
+			continue
+		}
+		b.WriteString(` AND EXISTS (SELECT 1 FROM file_meta m WHERE m.fid = x.fid AND (`)
+		if err == nil {
+			err = w.anyOf(b, c)
+		}
+		b.WriteString(`))`)
+	}
+	return err
+}
+
+// residual is e without the metadata comparisons of its top-level
+// conjunction that windowFids checks (nil: nothing left).
+func residual(e query.Expr) query.Expr {
+	switch x := e.(type) {
+	case *query.And:
+		l, r := residual(x.L), residual(x.R)
+		if l == nil {
+			return r
+		}
+		if r == nil {
+			return l
+		}
+		return &query.And{L: l, R: r, At: x.At}
+	case *query.Compare:
+		if !x.Field.Builtin && x.Op != query.Ne {
+			return nil
+		}
+	}
+	return e
+}
+
+// conjuncts is the comparisons of e's top-level conjunction.
+func conjuncts(e query.Expr) []*query.Compare {
+	switch e := e.(type) {
+	case *query.And:
+		return append(conjuncts(e.L), conjuncts(e.R)...)
+	case *query.Compare:
+		return []*query.Compare{e}
+	}
+	return nil
+}
+
+// fidList is "f.fid in fids".
+func fidList(b *sqlBuf, d *Dialect, fids []int64) {
+	var s strings.Builder
+	for i, f := range fids {
+		if i > 0 {
+			s.WriteByte(',')
+		}
+		s.WriteString(strconv.FormatInt(f, 10))
+	}
+	if d.SerialWrites { // SQLite: a literal list (integers), which it reads as rowid lookups
+		b.WriteString("f.fid IN (" + s.String() + ")")
+		return
+	}
+	b.add("f.fid = ANY(CAST(? AS BIGINT[]))", "{"+s.String()+"}")
+}
+
+// foundFile is a row of FindFiles: the file, its fid and sort values.
+type foundFile struct {
+	f    store.File
+	fid  int64
+	vals []any
+}
+
+// findRows appends the rows of a FindFiles statement to found.
+func (q *querier) findRows(ctx context.Context, b *sqlBuf, ncols int, found []foundFile) ([]foundFile, error) {
+	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
+	if err != nil {
+		return nil, q.s.wrap(err, "find files")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r foundFile
+		r.vals = make([]any, ncols)
+		f := &r.f
+		dst := []any{&r.fid, &f.ID, &f.Project, &f.Channel, &f.Path, &f.ContentType, &f.Size, &f.Digest, &f.Ref,
+			jsonCol{&f.Meta}, &f.Version, timeCol{&f.CreatedAt}, timeCol{&f.UpdatedAt}}
+		for i := range r.vals {
+			dst = append(dst, &r.vals[i])
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, q.s.wrap(err, "find files")
+		}
+		found = append(found, r)
+	}
+	return found, q.s.wrap(rows.Err(), "find files")
 }
 
 // keyset is the condition "after (vals, fid)" in the listing's order:
@@ -251,10 +489,18 @@ func decodeCursor(s string, cols []sortCol) ([]any, int64, error) {
 	return out, c.F, nil
 }
 
-// estimate counts, up to driverCap, the index entries a metadata
-// equality (or each value of an in) matches: one bounded index range.
+// estimate is the number of index entries a metadata predicate (each
+// value of an in) reads, from one bounded index range: counted up to
+// driverCap; past it, an equality's count is extrapolated from the fid of
+// its driverCap-th entry (its range is in fid order: cap entries over the
+// first fids up to that one), a range's stays at the cap. exists takes
+// the maintained count of files holding the key.
 func (q *querier) estimate(ctx context.Context, w *whereCompiler) func(c *query.Compare) (int64, error) {
+	var top int64 = -1
 	return func(c *query.Compare) (int64, error) {
+		if c.Op == query.Exists {
+			return w.keys.files(c.Field.Name, true), nil
+		}
 		eqs := []*query.Compare{c}
 		if c.Op == query.In {
 			eqs = eqs[:0]
@@ -265,15 +511,26 @@ func (q *querier) estimate(ctx context.Context, w *whereCompiler) func(c *query.
 		var total int64
 		for _, eq := range eqs {
 			var b sqlBuf
-			b.WriteString(`SELECT COUNT(*) FROM (SELECT 1 FROM file_meta m WHERE `)
-			w.cidCond(&b, "m.cid")
+			ordered := eq.Op == query.Eq && len(w.keys.kids(eq.Field.Name, false)) == 1
+			b.WriteString(`SELECT COUNT(*), COALESCE(MAX(fid), 0) FROM (SELECT m.fid FROM file_meta m WHERE `)
 			if err := w.metaCond(&b, eq); err != nil {
 				return 0, err
 			}
+			if ordered {
+				b.WriteString(` ORDER BY m.fid`)
+			}
 			b.add(` LIMIT ?) x`, driverCap)
-			n, err := q.count(ctx, &b)
-			if err != nil {
-				return 0, err
+			var n, last int64
+			if err := q.x.QueryRowContext(ctx, q.s.d.rebind(b.String()), b.args...).Scan(&n, &last); err != nil {
+				return 0, q.s.wrap(err, "count files")
+			}
+			if ordered && n >= driverCap && last > 0 {
+				if top < 0 {
+					if err := q.queryRow(ctx, `SELECT COALESCE(MAX(fid), 0) FROM files`).Scan(&top); err != nil {
+						return 0, q.s.wrap(err, "count files")
+					}
+				}
+				n = int64(float64(n) * float64(max(top, last)) / float64(last))
 			}
 			total += n
 		}
@@ -287,4 +544,40 @@ func (q *querier) channelFiles(ctx context.Context, w *whereCompiler) (int64, er
 	b.WriteString(`SELECT COALESCE(SUM(files), 0) FROM channels c WHERE `)
 	w.cidCond(&b, "c.cid")
 	return q.count(ctx, &b)
+}
+
+// keyDict reads the ids of keys (and of the keys nested under them) in
+// the channels cids.
+func (q *querier) keyDict(ctx context.Context, cids []int64, keys []string) (keyDict, error) {
+	d := keyDict{}
+	if len(keys) == 0 {
+		return d, nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var b sqlBuf
+	b.WriteString(`SELECT kid, key, files FROM meta_keys m WHERE `)
+	(&whereCompiler{cids: cids}).cidCond(&b, "m.cid")
+	b.WriteString(" AND (")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.add("m.key = ? OR (m.key > ? AND m.key < ?)", k, k+".", k+"/")
+	}
+	b.WriteString(")")
+	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
+	if err != nil {
+		return nil, q.s.wrap(err, "metadata keys")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id keyID
+		var k string
+		if err := rows.Scan(&id.kid, &k, &id.files); err != nil {
+			return nil, q.s.wrap(err, "metadata keys")
+		}
+		d[k] = append(d[k], id)
+	}
+	return d, q.s.wrap(rows.Err(), "metadata keys")
 }

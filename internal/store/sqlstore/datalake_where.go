@@ -21,39 +21,185 @@ func (b *sqlBuf) add(sql string, args ...any) {
 }
 
 // whereCompiler turns a query into a condition on files f, with the
-// semantics of query.Match. A metadata predicate becomes
-// f.fid IN (SELECT fid FROM file_meta WHERE cid ... AND key = ? AND ...):
-// one range of a composite index (cid, key, value, fid), which the
-// planner can drive from or probe.
+// semantics of query.Match. Metadata keys are read through the key
+// dictionary (keys: a key's ids in the query's channels). A metadata
+// predicate becomes f.fid IN (SELECT fid FROM file_meta WHERE kid = ?
+// AND <value>): one range of a composite index (kid, value, fid), which
+// the planner can drive from or probe.
 //
 // Only one predicate, the driver, is compiled so: the others become
 // correlated probes, EXISTS (SELECT 1 FROM file_meta WHERE fid = f.fid
-// AND key = ? ...) on the primary key (fid, key, pos). SQLite would
+// AND kid = ? ...) on the primary key (fid, kid, pos). SQLite would
 // otherwise materialise every IN set in full, however unselective, before
-// reading a file (PostgreSQL plans both forms alike).
+// reading a file (PostgreSQL plans both forms alike). With a window
+// (hi > 0) the driver reads only its fids in (lo, hi]: an equality's
+// index range is in fid order, so a window is one short index range, and
+// the equalities not much larger than the driver are read so too (also):
+// intersecting short fid-ordered ranges beats probing each candidate.
 type whereCompiler struct {
 	d      *Dialect
 	cids   []int64
+	keys   keyDict
 	driver *query.Compare // compiled as IN; nil: none
+	lo, hi int64          // the driver's window of fids (hi > 0)
+	// also: with a window, the other equalities compiled as windowed IN
+	// too (their index ranges merge in fid order), instead of probes.
+	also  map[*query.Compare]bool
+	where query.Expr // the condition compiled (windowFids reads its conjuncts)
 }
 
-// driverCap bounds the index entries counted to estimate an equality.
-const driverCap = 20000
+// anyOf is metaCond of c, or of each value of an in, or'ed.
+func (w *whereCompiler) anyOf(b *sqlBuf, c *query.Compare) error {
+	if c.Op != query.In {
+		return w.metaCond(b, c)
+	}
+	if len(c.Value.List) == 0 {
+		b.WriteString("1 = 0")
+	}
+	for i, v := range c.Value.List {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteString("(")
+		if err := w.metaCond(b, &query.Compare{Field: c.Field, Op: query.Eq, Value: v}); err != nil {
+			return err
+		}
+		b.WriteString(")")
+	}
+	return nil
+}
 
-// rangeSelectivity is the share of files a predicate other than an
-// equality is assumed to keep (no statistics are kept on ranges).
+// keyDict maps a key's text to its ids (one per channel holding it) and
+// the maintained number of files holding it, from meta_keys.
+type keyDict map[string][]keyID
+
+type keyID struct{ kid, files int64 }
+
+// noKey is the id of a key no channel holds: conditions on it match no row.
+const noKey = -1
+
+// kids is the ids of key name, or of it and the keys nested under it
+// (for exists).
+func (k keyDict) kids(name string, nested bool) []int64 {
+	var out []int64
+	for _, id := range k[name] {
+		out = append(out, id.kid)
+	}
+	if nested {
+		for key, ids := range k {
+			if strings.HasPrefix(key, name+".") {
+				for _, id := range ids {
+					out = append(out, id.kid)
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []int64{noKey}
+	}
+	return out
+}
+
+// files is the maintained number of files holding key name (for exists,
+// the sum over the nested keys too: an upper bound).
+func (k keyDict) files(name string, nested bool) int64 {
+	var n int64
+	for key, ids := range k {
+		if key == name || (nested && strings.HasPrefix(key, name+".")) {
+			for _, id := range ids {
+				n += id.files
+			}
+		}
+	}
+	return n
+}
+
+// kidCond is "col = ?" or "col IN (...)" for a key's ids.
+func kidCond(b *sqlBuf, col string, kids []int64) {
+	if len(kids) == 1 {
+		b.add(col+" = ?", kids[0])
+		return
+	}
+	b.WriteString(col + " IN (")
+	for i, k := range kids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.add("?", k)
+	}
+	b.WriteString(")")
+}
+
+// queryKeys is the metadata keys an expression and a sort name.
+func queryKeys(e query.Expr, sorts []query.Sort, more ...string) []string {
+	keys := more
+	var walk func(e query.Expr)
+	walk = func(e query.Expr) {
+		switch e := e.(type) {
+		case *query.And:
+			walk(e.L)
+			walk(e.R)
+		case *query.Or:
+			walk(e.L)
+			walk(e.R)
+		case *query.Not:
+			walk(e.X)
+		case *query.Compare:
+			if !e.Field.Builtin {
+				keys = append(keys, e.Field.Name)
+			}
+		}
+	}
+	if e != nil {
+		walk(e)
+	}
+	for _, s := range sorts {
+		if !s.Field.Builtin {
+			keys = append(keys, s.Field.Name)
+		}
+	}
+	return keys
+}
+
+// driverCap bounds the index entries counted to estimate a predicate.
+const driverCap = 10000
+
+// rangeSelectivity is the share of files a predicate whose count is not
+// known is assumed to keep.
 const rangeSelectivity = 0.3
 
-// pickDriver chooses how a query reads files. Collecting the files of
-// its most selective metadata equality (or in), counted up to driverCap
-// by est, costs about that count; reading files in the listing's order
-// and probing every predicate costs about limit / (the share of files
-// that match), the share estimated from the equalities' counts (assumed
-// independent) and rangeSelectivity for the rest. A listing (limit > 0)
-// takes the cheaper; a count always collects, as it reads every match.
-func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est func(c *query.Compare) (int64, error)) error {
-	var best int64 = -1
-	share := 1.0
+// driverPlan is what pickDriver found: the driver's estimated rows, and
+// the share of files the whole conjunction is estimated to keep.
+type driverPlan struct {
+	rows    int64
+	share   float64
+	ordered bool // the driver is an equality or in: its rows come in fid order
+}
+
+// indexable: a metadata predicate that reads one index range.
+func indexable(c *query.Compare) bool {
+	if c.Field.Builtin {
+		return false
+	}
+	switch c.Op {
+	case query.Eq, query.In, query.Lt, query.Le, query.Gt, query.Ge, query.Prefix, query.Exists:
+		return true
+	}
+	return false
+}
+
+// pickDriver chooses how a query reads files: from the index range of
+// its metadata predicate with the fewest rows (counted by est up to
+// driverCap), or, for a listing (limit > 0) that is not windowed
+// (window false), in the listing's order probing every predicate, when
+// the estimated matches make a page cheaper to find so. The share of
+// matching files is estimated from the counts (predicates assumed
+// independent), rangeSelectivity for the others.
+func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, window bool, est func(c *query.Compare) (int64, error)) (driverPlan, error) {
+	p := driverPlan{rows: -1, share: 1}
+	files = max(files, 1)
+	var bestScore int64
+	eqRows := map[*query.Compare]int64{}
 	var walk func(e query.Expr) error
 	walk = func(e query.Expr) error {
 		switch e := e.(type) {
@@ -63,30 +209,64 @@ func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est fun
 			}
 			return walk(e.R)
 		case *query.Compare:
-			if e.Field.Builtin || (e.Op != query.Eq && e.Op != query.In) {
-				share *= rangeSelectivity
+			if !indexable(e) {
+				p.share *= rangeSelectivity
 				return nil
 			}
 			n, err := est(e)
 			if err != nil {
 				return err
 			}
-			share *= float64(n) / float64(max(files, 1))
-			if best < 0 || n < best {
-				best, w.driver = n, e
+			if n >= driverCap && e.Op != query.Eq && e.Op != query.In && e.Op != query.Exists {
+				// A range's count stops at the cap: its share is not known.
+				// (Too high a guess costs a few more windows; too low, a
+				// window whose candidates are all probed.)
+				p.share *= rangeSelectivity
+			} else {
+				p.share *= min(1, float64(n)/float64(files))
+			}
+			// An equality or in (rows in fid order) wins over a range of
+			// up to twice as many rows: it can be windowed.
+			ordered := e.Op == query.Eq || e.Op == query.In
+			if ordered {
+				eqRows[e] = n
+			}
+			score := n
+			if !ordered {
+				score *= 2
+				if n >= driverCap && e.Op != query.Exists {
+					score = math.MaxInt64 // a lower bound only
+				}
+			}
+			if w.driver == nil || score < bestScore {
+				p.rows, p.ordered, w.driver, bestScore = n, ordered, e, score
 			}
 		default:
-			share *= rangeSelectivity
+			p.share *= rangeSelectivity
 		}
 		return nil
 	}
 	if err := walk(e); err != nil {
-		return err
+		return p, err
 	}
-	if limit > 0 && w.driver != nil && float64(limit) < share*float64(best) {
+	if window {
+		if w.driver != nil && !p.ordered && p.rows >= driverCap {
+			w.driver = nil // no bounded set: read in fid order, probing
+		}
+		if w.driver != nil && p.ordered {
+			w.also = map[*query.Compare]bool{}
+			for c, n := range eqRows {
+				if c != w.driver && n <= 8*max(p.rows, 1) {
+					w.also[c] = true
+				}
+			}
+		}
+		return p, nil
+	}
+	if limit > 0 && w.driver != nil && float64(limit) < p.share*float64(p.rows) {
 		w.driver = nil // scanning in order finds a page before the set is read
 	}
-	return nil
+	return p, nil
 }
 
 // cidCond is "= ?" or "IN (...)" for the channels a query reads.
@@ -165,14 +345,13 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 				b.WriteString(" OR ")
 			}
 			eq := &query.Compare{Field: c.Field, Op: query.Eq, Value: v}
-			if c == w.driver {
-				w.driver = eq
+			if w.drives(c) {
+				w.also[eq] = true
 			}
-			if err := w.compare(b, eq); err != nil {
+			err := w.compare(b, eq)
+			delete(w.also, eq)
+			if err != nil {
 				return err
-			}
-			if w.driver == eq {
-				w.driver = c
 			}
 		}
 		b.WriteString(")")
@@ -181,29 +360,39 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 	if c.Field.Builtin {
 		return w.builtin(b, c)
 	}
-	if c == w.driver {
+	if w.drives(c) {
 		b.WriteString("f.fid IN (SELECT m.fid FROM file_meta m WHERE ")
-		w.cidCond(b, "m.cid")
+		if err := w.metaCond(b, c); err != nil {
+			return err
+		}
+		if w.hi > 0 {
+			b.add(" AND m.fid > ? AND m.fid <= ?", w.lo, w.hi)
+		}
 	} else {
-		b.WriteString("EXISTS (SELECT 1 FROM file_meta m WHERE m.fid = f.fid")
-	}
-	if err := w.metaCond(b, c); err != nil {
-		return err
+		b.WriteString("EXISTS (SELECT 1 FROM file_meta m WHERE m.fid = f.fid AND ")
+		if err := w.metaCond(b, c); err != nil {
+			return err
+		}
 	}
 	b.WriteString(")")
 	return nil
 }
 
-// metaCond is " AND <key and value conditions on file_meta m>" for a
+// drives: c is compiled as IN (the driver or, windowed, also).
+func (w *whereCompiler) drives(c *query.Compare) bool {
+	return c == w.driver || w.also[c]
+}
+
+// metaCond is "<key and value conditions on file_meta m>" for a
 // metadata predicate other than in.
 func (w *whereCompiler) metaCond(b *sqlBuf, c *query.Compare) error {
 	if c.Op == query.Exists {
-		// The key itself, or keys nested under it ("a." <= key < "a/").
-		k := c.Field.Name
-		b.add(" AND (m.key = ? OR (m.key > ? AND m.key < ?))", k, k+".", k+"/")
+		// The key itself, or keys nested under it.
+		kidCond(b, "m.kid", w.keys.kids(c.Field.Name, true))
 		return nil
 	}
-	b.add(" AND m.key = ? AND ", c.Field.Name)
+	kidCond(b, "m.kid", w.keys.kids(c.Field.Name, false))
+	b.WriteString(" AND ")
 	v := c.Value
 	op := c.Op
 	if op == query.Contains && v.Kind != query.String {

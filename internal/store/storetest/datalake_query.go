@@ -152,7 +152,8 @@ func paths(files []store.File) []string {
 }
 
 // testDatalakeQuery ties the stores' SQL to query.Match: for each query,
-// FindFiles returns exactly the files Match accepts, in path order.
+// FindFiles returns exactly the files Match accepts, in creation order
+// (the default).
 func testDatalakeQuery(t *testing.T, s store.Store) {
 	files := lakeFiles(t, s)
 	for _, src := range lakeQueries {
@@ -167,7 +168,7 @@ func testDatalakeQuery(t *testing.T, s store.Store) {
 					want = append(want, f)
 				}
 			}
-			slices.SortStableFunc(want, func(a, b store.File) int { return strings.Compare(a.Path, b.Path) })
+			// want is in creation order, FindFiles' default.
 			page, err := s.FindFiles(ctx, store.FileQuery{Project: "lake", Channel: ch, Where: e, Limit: 1000})
 			if err != nil {
 				t.Fatalf("FindFiles(%s): %v", src, err)
@@ -281,15 +282,17 @@ func testDatalakePages(t *testing.T, s store.Store) {
 		{`not ok = true`, `ok desc, score, content_type`},
 		{``, `digest, meta.size desc, updated`},
 		{`tags exists`, `tags, a.b.c desc`},
+		{`label = "cat"`, ``},
+		{`label in ["dog", "bird", 5] and width >= 320`, ``},
+		{`tags = "night" and ok = true and camera.model = "Nikon Z6"`, ``},
+		{`shot_at > 2026-01-05 and score < 2`, ``},
+		{``, `path`},
 	} {
 		e, err := query.Parse(tc.where)
 		must(t, err)
 		sorts, err := query.ParseSort(tc.sort)
 		must(t, err)
-		order := sorts
-		if len(order) == 0 {
-			order = []query.Sort{{Field: query.Field{Name: "path", Builtin: true}}}
-		}
+		order := sorts // none: creation order (index)
 		var want []store.File
 		for _, f := range files {
 			if query.Match(e, fieldsOf(t, f)) {

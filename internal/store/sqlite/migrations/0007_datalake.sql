@@ -2,7 +2,8 @@
 --
 -- Metadata is searched through file_meta, a typed key/value side table
 -- (one row per scalar value, nested keys dotted, array elements one row
--- each) with composite indexes that lead with (channel, key): a predicate
+-- each) with composite indexes that lead with the key's id (one per
+-- channel and key, from the key dictionary meta_keys): a predicate
 -- reads one narrow index range instead of scanning a JSON document per
 -- file, and the indexes grow with the number of values, not with the
 -- number of distinct keys (the failure of a GIN index over free JSON).
@@ -42,36 +43,44 @@ CREATE INDEX files_updated ON files (cid, updated_at, fid);
 CREATE INDEX files_size ON files (cid, size, fid);
 CREATE INDEX files_type ON files (cid, content_type, fid);
 
+-- How many files of a channel hold a key (and how many values), kept by
+-- every file write: count --by knows the files without the key without
+-- scanning them, and the counts say which keys a channel uses. kid is the
+-- key's id in file_meta (the key dictionary): rows and index entries hold
+-- an integer, not the key's text, and a kid names one channel's key, so
+-- file_meta needs no channel column. Rows stay when their counts reach 0
+-- (kids are never reused).
+CREATE TABLE meta_keys (
+  kid    INTEGER PRIMARY KEY,
+  cid    INTEGER NOT NULL,
+  key    TEXT NOT NULL,
+  files  INTEGER NOT NULL,
+  vals   INTEGER NOT NULL,
+  UNIQUE (cid, key)
+);
+
 -- kind: 0 null, 1 bool, 2 number, 3 string (also the order of a sort on a
 -- key holding values of several kinds). num holds numbers, bools (0/1) and
 -- nulls (0); str holds strings; tm holds, in addition, the time a string
 -- spells when it is an RFC 3339 time or a date. pos numbers the values of
 -- one key in document order (a sort uses the first).
+--
+-- Each index leads with the key and ends with fid: the files of one
+-- value (an equality) come in fid order, so a search in fid order reads
+-- them in step and stops after a page.
 CREATE TABLE file_meta (
   fid  INTEGER NOT NULL,
-  key  TEXT NOT NULL,
+  kid  INTEGER NOT NULL,
   pos  INTEGER NOT NULL,
-  cid  INTEGER NOT NULL,
   kind INTEGER NOT NULL,
   num  REAL,
   str  TEXT,
   tm   INTEGER,
-  PRIMARY KEY (fid, key, pos)
+  PRIMARY KEY (fid, kid, pos)
 ) WITHOUT ROWID;
-CREATE INDEX file_meta_str ON file_meta (cid, key, str, fid) WHERE str IS NOT NULL;
-CREATE INDEX file_meta_num ON file_meta (cid, key, kind, num, fid) WHERE num IS NOT NULL;
-CREATE INDEX file_meta_tm ON file_meta (cid, key, tm, fid) WHERE tm IS NOT NULL;
-
--- How many files of a channel hold a key (and how many values), kept by
--- every file write: count --by knows the files without the key without
--- scanning them, and the counts say which keys a channel uses.
-CREATE TABLE meta_keys (
-  cid    INTEGER NOT NULL,
-  key    TEXT NOT NULL,
-  files  INTEGER NOT NULL,
-  vals   INTEGER NOT NULL,
-  PRIMARY KEY (cid, key)
-) WITHOUT ROWID;
+CREATE INDEX file_meta_str ON file_meta (kid, str, fid) WHERE str IS NOT NULL;
+CREATE INDEX file_meta_num ON file_meta (kid, kind, num, fid) WHERE num IS NOT NULL;
+CREATE INDEX file_meta_tm ON file_meta (kid, tm, fid) WHERE tm IS NOT NULL;
 
 -- The outbox: one row per committed file change, written in the change's
 -- transaction; dispatchers claim the undispatched ones.
