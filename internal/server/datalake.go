@@ -60,7 +60,7 @@ func (s *Server) dataRoutes() []route {
 			body:  map[string]any{}, bodyType: "application/merge-patch+json", resp: client.DataFile{}, handler: d.patchFileMeta},
 
 		{method: "GET", path: pProject + "/files", id: "findFiles", summary: "Search files by metadata, a page at a time.", access: project,
-			query: append(fileQuery, param{"sort", "string", `sort keys, e.g. "created desc, label" (default path)`},
+			query: append(fileQuery, param{"sort", "string", `sort keys, e.g. "created desc, label" (default: upload order)`},
 				param{"after", "string", "the next cursor of the previous page"}, param{"limit", "integer", "at most this many (default 100, at most 1000)"}),
 			resp: client.DataFilePage{}, handler: d.findFiles},
 		{method: "GET", path: pProject + "/count", id: "countFiles", summary: "Count files matching a query, or group them by a field.", access: project,
