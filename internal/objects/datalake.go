@@ -10,6 +10,7 @@ package objects
 // of part objects), which OpenData reads as one stream.
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -272,7 +273,8 @@ func (s *Store) openDataObject(ctx context.Context, project, key string) (io.Rea
 		_ = br.Close()
 		return nil, 0, errs.Wrap(errs.Forbidden, err, "datalake object %s is damaged (%d bytes is no encrypted length)", key, br.Size())
 	}
-	dr, err := s.keys.NewDecryptingReader(ctx, project, DataKind, key, br)
+	// Decryption reads 4 KiB segments: buffered, the bucket sees large reads.
+	dr, err := s.keys.NewDecryptingReader(ctx, project, DataKind, key, bufio.NewReaderSize(br, 1<<20))
 	if errs.Is(err, errs.NotFound) {
 		err = errs.Wrap(errs.Forbidden, err, "%s is not a datalake object of project %s", key, project)
 	}

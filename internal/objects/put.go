@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -117,7 +118,14 @@ func (s *Store) write(ctx context.Context, key string, fill func(w io.Writer) er
 	if err != nil {
 		return err
 	}
-	if err := fill(w); err != nil {
+	// The encrypting writers write one 4 KiB segment at a time: buffered,
+	// the bucket (a file, a network upload) sees large writes instead.
+	bw := bufio.NewWriterSize(w, 1<<20)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		abandon()
 		_ = w.Close()
 		return err

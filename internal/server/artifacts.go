@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"io"
 	"net/http"
 	"strconv"
@@ -62,7 +63,12 @@ func (s *Server) sendArtifact(w http.ResponseWriter, r *http.Request, project st
 		h.Set("X-Koya-Digest", out.Digest)
 	}
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rd); err != nil {
+	bw := bufio.NewWriterSize(w, 256<<10) // large writes, not one per 4 KiB segment
+	_, err = io.Copy(bw, rd)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		s.log.WarnContext(r.Context(), "artifact download cut", "ref", out.Ref, "err", err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,8 +144,14 @@ func (d *dataAPI) getFile(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	w.WriteHeader(status)
-	buf := make([]byte, 256<<10)
-	if _, err := io.CopyBuffer(w, io.LimitReader(rd, n), buf); err != nil {
+	// Decryption hands out one 4 KiB segment per read: buffered, the
+	// connection sees large writes rather than a write per segment.
+	bw := bufio.NewWriterSize(w, 256<<10)
+	_, err = io.Copy(bw, io.LimitReader(rd, n))
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		d.s.log.WarnContext(ctx, "datalake download cut", "project", project, "channel", channel, "path", path, "err", err)
 	}
 	return nil
