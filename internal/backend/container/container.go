@@ -21,6 +21,7 @@ import (
 	"github.com/koya-dev/koya/internal/agent"
 	"github.com/koya-dev/koya/internal/agent/sandbox"
 	"github.com/koya-dev/koya/internal/backend"
+	"github.com/koya-dev/koya/internal/backend/imagecfg"
 )
 
 // Name is the container backend's name.
@@ -133,7 +134,7 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 	if o.User == "" {
 		o.User = DefaultUser
 	}
-	if uid, _, err := parseUser(o.User); err != nil || uid == 0 {
+	if _, _, ok := imagecfg.NonRootUser(o.User); !ok {
 		return nil, errs.E(errs.Invalid, "container backend: user %q: want a numeric non-root uid[:gid]", o.User)
 	}
 	if o.PidsLimit == 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -16,6 +15,7 @@ import (
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/agent"
+	"github.com/koya-dev/koya/internal/backend/imagecfg"
 )
 
 // plan is what Start makes of a manifest: the container's manifest (what
@@ -53,14 +53,15 @@ func (d *Driver) plan(ctx context.Context, m *v1.TaskManifest, dir string) (*pla
 		return nil, errs.At(errs.Invalid, "resources.cpu", "%v is negative", m.Resources.CPU)
 	}
 	user := d.o.User
-	if u, ok := nonRootUser(imgUser); ok {
-		user = u
+	if u, g, ok := imagecfg.NonRootUser(imgUser); ok {
+		user = fmt.Sprintf("%d:%d", u, g)
 	}
-	uid, gid, err := parseUser(user)
+	uid64, gid64, err := imagecfg.ParseUser(user)
 	if err != nil {
-		return nil, errs.E(errs.Invalid, "container backend: user %q: %v", user, err)
+		return nil, errs.E(errs.Invalid, "container backend: user: %v", err)
 	}
-	wd, readonly := workDir(m.WorkDir, imgWorkDir)
+	uid, gid := int(uid64), int(gid64)
+	wd, readonly := imagecfg.WorkDir(m.WorkDir, imgWorkDir, runInContainer)
 	readonly = readonly && !d.o.WritableRootfs
 
 	// The container's manifest: the image's entrypoint before the step's
@@ -150,57 +151,6 @@ func (d *Driver) image(ctx context.Context, ref string) (image.InspectResponse, 
 		return image.InspectResponse{}, engineErr(err, "inspecting image %q", ref)
 	}
 	return res.InspectResponse, nil
-}
-
-// workDir is the command's working directory in the container and whether
-// the root filesystem can be read-only: the step's workingDir, else the
-// image's WORKDIR, else the attempt's work directory (writable, in the
-// run directory). A working directory in the image's filesystem (the
-// image's WORKDIR, or an absolute workingDir outside the run directory and
-// /tmp) is one the command may write to: the root stays writable then.
-func workDir(step, imageWD string) (wd string, readonly bool) {
-	switch {
-	case step == "" && (imageWD == "" || imageWD == "/"):
-		return "work", true
-	case step == "":
-		return imageWD, false
-	case !filepath.IsAbs(step):
-		return step, true
-	}
-	clean := filepath.Clean(step)
-	for _, w := range []string{runInContainer, "/tmp"} {
-		if clean == w || strings.HasPrefix(clean, w+"/") {
-			return clean, true
-		}
-	}
-	return clean, false
-}
-
-// nonRootUser is the image's USER when it is a numeric uid other than 0
-// (uid or uid:gid); names cannot be resolved without the image's
-// /etc/passwd, and root is never used.
-func nonRootUser(u string) (string, bool) {
-	uid, gid, err := parseUser(u)
-	if err != nil || uid == 0 {
-		return "", false
-	}
-	return fmt.Sprintf("%d:%d", uid, gid), true
-}
-
-// parseUser reads uid[:gid]; a missing gid is the uid (the engine would
-// make it 0, root's group, for a uid the image's /etc/passwd lacks).
-func parseUser(u string) (uid, gid int, err error) {
-	us, gs, hasGID := strings.Cut(u, ":")
-	if uid, err = strconv.Atoi(us); err != nil || uid < 0 {
-		return 0, 0, fmt.Errorf("want a numeric uid[:gid]")
-	}
-	gid = uid
-	if hasGID {
-		if gid, err = strconv.Atoi(gs); err != nil || gid < 0 {
-			return 0, 0, fmt.Errorf("want a numeric uid[:gid]")
-		}
-	}
-	return uid, gid, nil
 }
 
 func hasKey(env []string, k string) bool {

@@ -10,43 +10,6 @@ import (
 	v1 "github.com/koya-dev/koya/api/v1"
 )
 
-func TestWorkDir(t *testing.T) {
-	for _, c := range []struct {
-		step, image, wd string
-		readonly        bool
-	}{
-		{"", "", "work", true},
-		{"", "/", "work", true},
-		{"", "/app", "/app", false}, // the image's WORKDIR: the command may write there
-		{"sub", "/app", "sub", true},
-		{"/koya/run/x", "", "/koya/run/x", true},
-		{"/tmp/y/", "", "/tmp/y", true},
-		{"/srv", "", "/srv", false},
-		{"/tmpfoo", "", "/tmpfoo", false},
-	} {
-		wd, ro := workDir(c.step, c.image)
-		if wd != c.wd || ro != c.readonly {
-			t.Errorf("workDir(%q, %q) = %q, %v; want %q, %v", c.step, c.image, wd, ro, c.wd, c.readonly)
-		}
-	}
-}
-
-func TestImageUser(t *testing.T) {
-	for _, c := range []struct {
-		user, want string
-		ok         bool
-	}{
-		{"", "", false}, {"root", "", false}, {"0", "", false}, {"0:0", "", false},
-		{"app", "", false}, // a name: not resolvable without the image's passwd
-		{"1000", "1000:1000", true}, {"1000:50", "1000:50", true}, {"1000:x", "", false},
-	} {
-		got, ok := nonRootUser(c.user)
-		if got != c.want || ok != c.ok {
-			t.Errorf("nonRootUser(%q) = %q, %v; want %q, %v", c.user, got, ok, c.want, c.ok)
-		}
-	}
-}
-
 // An exit by SIGKILL of an attempt whose OOM kill was recorded is
 // reported OOM-killed; other events and exits pass unchanged.
 func TestAmendOOM(t *testing.T) {

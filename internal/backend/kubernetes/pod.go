@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
-	"path"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +14,7 @@ import (
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/agent"
+	"github.com/koya-dev/koya/internal/backend/imagecfg"
 )
 
 // Paths in every pod (see doc.go).
@@ -55,10 +53,10 @@ func (d *Driver) plan(m *v1.TaskManifest, ref string, img ImageConfig, nodeSelec
 		return nil, errs.At(errs.Invalid, "resources", "cpu and gpu must not be negative")
 	}
 	uid, gid := int64(DefaultUID), int64(DefaultUID)
-	if u, g, ok := nonRootUser(img.User); ok {
+	if u, g, ok := imagecfg.NonRootUser(img.User); ok {
 		uid, gid = u, g
 	}
-	wd, readonly := workDir(m.WorkDir, img.WorkingDir)
+	wd, readonly := imagecfg.WorkDir(m.WorkDir, img.WorkingDir, runMount)
 	readonly = readonly && !d.o.WritableRootfs
 
 	// The agent's manifest: the image's entrypoint before the step's
@@ -247,47 +245,6 @@ func mergePlacement(stepSel map[string]string, stepTol []v1.Toleration, projSel 
 		maps.Copy(sel, stepSel)
 	}
 	return sel, append(append([]v1.Toleration(nil), projTol...), stepTol...)
-}
-
-// workDir is the command's working directory and whether the root
-// filesystem can be read-only: the step's workingDir, else the image's
-// WORKDIR, else "work" in the agent's run directory. A working directory
-// in the image's filesystem (the image's WORKDIR, or an absolute
-// workingDir outside the run directory and /tmp) is one the command may
-// write to: the root stays writable then.
-func workDir(step, imageWD string) (wd string, readonly bool) {
-	switch {
-	case step == "" && (imageWD == "" || imageWD == "/"):
-		return "work", true
-	case step == "":
-		return imageWD, false
-	case !path.IsAbs(step):
-		return step, true
-	}
-	clean := path.Clean(step)
-	for _, w := range []string{runMount, "/tmp"} {
-		if clean == w || strings.HasPrefix(clean, w+"/") {
-			return clean, true
-		}
-	}
-	return clean, false
-}
-
-// nonRootUser reads the image's USER when it is a numeric uid[:gid]
-// other than root (names would need the image's /etc/passwd).
-func nonRootUser(u string) (uid, gid int64, ok bool) {
-	us, gs, hasGID := strings.Cut(u, ":")
-	uid, err := strconv.ParseInt(us, 10, 64)
-	if err != nil || uid <= 0 {
-		return 0, 0, false
-	}
-	gid = uid
-	if hasGID {
-		if gid, err = strconv.ParseInt(gs, 10, 64); err != nil || gid < 0 {
-			return 0, 0, false
-		}
-	}
-	return uid, gid, true
 }
 
 func sortedKeys(m map[string]string) []string {
