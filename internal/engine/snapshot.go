@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	v1 "github.com/koya-dev/koya/api/v1"
@@ -75,7 +76,10 @@ func loadSnapshot(ctx context.Context, q store.Querier, cache *stepCache, unseal
 			if err := loadNeededOutputs(ctx, q, unseal, run, s.Name, needs, done, snap.Outputs); err != nil {
 				return snap, err
 			}
-			if err := loadForeachFiles(ctx, q, &snap, s.Name, needs, done); err != nil {
+			if s.Position >= len(run.Spec.Steps) {
+				continue // the planner fails a step missing from its spec
+			}
+			if err := loadForeachFiles(ctx, q, &snap, &run.Spec.Steps[s.Position], needs, done); err != nil {
 				return snap, err
 			}
 		}
@@ -86,15 +90,11 @@ func loadSnapshot(ctx context.Context, q store.Querier, cache *stepCache, unseal
 // loadForeachFiles looks up the files of a datalake foreach once the
 // step's needs are done (when it may expand). A reference that does not
 // resolve is kept with its reason: the step fails with it.
-func loadForeachFiles(ctx context.Context, q store.Querier, snap *Snapshot, step string, needs map[string][]string, done map[string]bool) error {
-	def := stepDef(snap.Run.Spec, step)
-	if def == nil {
+func loadForeachFiles(ctx context.Context, q store.Querier, snap *Snapshot, def *v1.Step, needs map[string][]string, done map[string]bool) error {
+	if f, ok := def.Foreach.(string); !ok || !strings.HasPrefix(strings.TrimSpace(f), v1.DatalakeScheme) {
 		return nil
 	}
-	if f, ok := def.Foreach.(string); !ok || !isDatalakeRef(f) {
-		return nil
-	}
-	for _, n := range needs[step] {
+	for _, n := range needs[def.Name] {
 		if !done[n] {
 			return nil
 		}

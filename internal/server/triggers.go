@@ -246,10 +246,7 @@ func (s *Server) putTrigger(r *http.Request, t v1.Trigger, dry, projectDeclared 
 	if err := t.Validate().Err(); err != nil {
 		return res, err
 	}
-	if _, err := s.store.GetProject(r.Context(), t.Metadata.Project); err != nil && !(dry && projectDeclared) {
-		if errs.Is(err, errs.NotFound) {
-			return res, errs.At(errs.NotFound, "metadata.project", "project %q does not exist; apply a Project document first or name another", t.Metadata.Project)
-		}
+	if err := s.requireProject(r.Context(), t.Metadata.Project, dry && projectDeclared); err != nil {
 		return res, err
 	}
 	old, err := s.store.GetTrigger(r.Context(), t.Metadata.Project, t.Metadata.Name)
@@ -258,29 +255,14 @@ func (s *Server) putTrigger(r *http.Request, t v1.Trigger, dry, projectDeclared 
 		return res, err
 	}
 	if dry {
-		switch {
-		case !exists:
-			res.Action = client.Created
-		case sameJSON(old.Spec, t.Spec) && sameJSON(old.Metadata.Labels, t.Metadata.Labels):
-			res.Action, res.Version = client.Unchanged, old.Metadata.Version
-		default:
-			res.Action, res.Version = client.Configured, old.Metadata.Version+1
-		}
+		res.Action, res.Version = dryAction(exists, sameJSON(old.Spec, t.Spec) && sameJSON(old.Metadata.Labels, t.Metadata.Labels), old.Metadata.Version)
 		return res, nil
 	}
 	stored, changed, err := s.store.PutTrigger(r.Context(), t)
 	if err != nil {
 		return res, err
 	}
-	res.Version = stored.Metadata.Version
-	switch {
-	case !exists:
-		res.Action = client.Created
-	case changed:
-		res.Action = client.Configured
-	default:
-		res.Action = client.Unchanged
-	}
+	res.Action, res.Version = appliedAction(exists, changed), stored.Metadata.Version
 	if changed {
 		s.cfg.Triggers.Poke()
 		s.audit(r.Context(), store.AuditEntry{Actor: callerOf(r.Context()).name(), Project: t.Metadata.Project, Action: "trigger.apply", Object: "trigger/" + t.Metadata.Name})

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -58,10 +59,7 @@ func (s *Server) putWorkflow(r *http.Request, wf v1.Workflow, dry, projectDeclar
 	if err := wf.Validate().Err(); err != nil {
 		return res, err
 	}
-	if _, err := s.store.GetProject(r.Context(), wf.Metadata.Project); err != nil && !(dry && projectDeclared) {
-		if errs.Is(err, errs.NotFound) {
-			return res, errs.At(errs.NotFound, "metadata.project", "project %q does not exist; apply a Project document first or name another", wf.Metadata.Project)
-		}
+	if err := s.requireProject(r.Context(), wf.Metadata.Project, dry && projectDeclared); err != nil {
 		return res, err
 	}
 	wf.TypeMeta = v1.TypeMeta{APIVersion: v1.APIVersion, Kind: "Workflow"}
@@ -71,30 +69,51 @@ func (s *Server) putWorkflow(r *http.Request, wf v1.Workflow, dry, projectDeclar
 		return res, err
 	}
 	if dry {
-		switch {
-		case !exists:
-			res.Action = client.Created
-		case sameJSON(old.Spec, wf.Spec) && sameJSON(old.Metadata.Labels, wf.Metadata.Labels):
-			res.Action, res.Version = client.Unchanged, old.Metadata.Version
-		default:
-			res.Action, res.Version = client.Configured, old.Metadata.Version+1
-		}
+		res.Action, res.Version = dryAction(exists, sameJSON(old.Spec, wf.Spec) && sameJSON(old.Metadata.Labels, wf.Metadata.Labels), old.Metadata.Version)
 		return res, nil
 	}
 	stored, changed, err := s.store.PutWorkflow(r.Context(), wf)
 	if err != nil {
 		return res, err
 	}
-	res.Version = stored.Metadata.Version
+	res.Action, res.Version = appliedAction(exists, changed), stored.Metadata.Version
+	return res, nil
+}
+
+// requireProject checks that the project an applied object names exists;
+// declared: a dry run that applies the project in the same body.
+func (s *Server) requireProject(ctx context.Context, project string, declared bool) error {
+	_, err := s.store.GetProject(ctx, project)
+	if err == nil || declared {
+		return nil
+	}
+	if errs.Is(err, errs.NotFound) {
+		return errs.At(errs.NotFound, "metadata.project", "project %q does not exist; apply a Project document first or name another", project)
+	}
+	return err
+}
+
+// dryAction is what applying an object would do: create it, leave it
+// (same spec and labels), or configure it as its next version.
+func dryAction(exists, same bool, version int64) (client.Action, int64) {
+	switch {
+	case !exists:
+		return client.Created, 0
+	case same:
+		return client.Unchanged, version
+	}
+	return client.Configured, version + 1
+}
+
+// appliedAction is what applying an object did.
+func appliedAction(exists, changed bool) client.Action {
 	switch {
 	case !changed:
-		res.Action = client.Unchanged
+		return client.Unchanged
 	case !exists:
-		res.Action = client.Created
-	default:
-		res.Action = client.Configured
+		return client.Created
 	}
-	return res, nil
+	return client.Configured
 }
 
 // sameJSON compares two values as their JSON forms (nil and empty maps

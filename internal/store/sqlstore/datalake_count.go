@@ -213,16 +213,8 @@ func (q *querier) countByKeyWhere(ctx context.Context, w *whereCompiler, mf *sql
 		case kindNull:
 			nulls += n
 			continue
-		case kindBool:
-			g.Value = toFloat(num) != 0
-		case kindNumber:
-			g.Value = toFloat(num)
-		default:
-			if b, ok := str.([]byte); ok {
-				str = string(b)
-			}
-			g.Value = str
 		}
+		g.Value = groupValue(kind, num, str)
 		groups = append(groups, g)
 	}
 	if err := rows.Err(); err != nil {
@@ -232,6 +224,20 @@ func (q *querier) countByKeyWhere(ctx context.Context, w *whereCompiler, mf *sql
 		groups = append(groups, store.GroupCount{Count: nulls})
 	}
 	return groups, nil
+}
+
+// groupValue is a group's value from its row's kind and columns.
+func groupValue(kind int64, num, str any) any {
+	switch kind {
+	case kindBool:
+		return toFloat(num) != 0
+	case kindNumber:
+		return toFloat(num)
+	}
+	if b, ok := str.([]byte); ok {
+		return string(b)
+	}
+	return str
 }
 
 // groups reads (kind, num, str, count) rows; nulls is the count of null
@@ -254,16 +260,8 @@ func (q *querier) groups(ctx context.Context, b *sqlBuf) (groups []store.GroupCo
 		case kindNull:
 			nulls += n
 			continue
-		case kindBool:
-			g.Value = toFloat(num) != 0
-		case kindNumber:
-			g.Value = toFloat(num)
-		default:
-			if b, ok := str.([]byte); ok {
-				str = string(b)
-			}
-			g.Value = str
 		}
+		g.Value = groupValue(kind, num, str)
 		groups = append(groups, g)
 	}
 	return groups, nulls, q.s.wrap(rows.Err(), "count files")
