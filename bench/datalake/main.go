@@ -83,6 +83,10 @@ func main() {
 			log.Fatal(err)
 		}
 		log.Printf("loaded %d files in %s", *n, time.Since(start).Round(time.Second))
+		// The load wrote the tables directly: the bitmaps come from them.
+		start = time.Now()
+		must(s.(interface{ RebuildMetaBits(context.Context) error }).RebuildMetaBits(ctx))
+		log.Printf("built the metadata bitmaps in %s", time.Since(start).Round(time.Second))
 		if pg {
 			for _, t := range []string{"channels", "files", "file_meta", "meta_keys"} {
 				must(exec(ctx, sdb, false, `VACUUM ANALYZE `+t))
@@ -381,7 +385,7 @@ func sizes(ctx context.Context, db *sql.DB, pg, baseline bool) {
 		}
 		return
 	}
-	tables := []string{"files", "file_meta", "meta_keys"}
+	tables := []string{"files", "file_meta", "meta_keys", "meta_bits"}
 	if baseline {
 		tables = append(tables, "lake_jsonb_path", "lake_jsonb_ops")
 	}

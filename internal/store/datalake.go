@@ -49,8 +49,9 @@ type DatalakeQuerier interface {
 	// one group per value of that field (by is a field as query.ParseField
 	// reads it: "label", "camera.model", "content_type", "meta.size"),
 	// largest count first (a file
-	// whose key holds an array counts once per element; files without
-	// the key are counted in a group with Value nil).
+	// counts once in the group of each value it holds, so an array's
+	// elements put it in several groups and a repeated one counts once;
+	// files without the key are counted in a group with Value nil).
 	CountFiles(ctx context.Context, q FileQuery, by string) ([]GroupCount, error)
 
 	// ClaimDataEvents returns up to limit undispatched events, oldest

@@ -74,7 +74,12 @@ func Open(ctx context.Context, url string) (store.Store, error) {
 		db.Close()
 		return nil, errs.Wrap(errs.Internal, err, "postgres: migrate: %v", err)
 	}
-	return sqlstore.New(db, Dialect()), nil
+	s := sqlstore.New(db, Dialect())
+	if err := s.BackfillMetaBits(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		db.Close()
+		return nil, errs.Wrap(errs.Internal, err, "postgres: index the datalake's metadata: %v", err)
+	}
+	return s, nil
 }
 
 // migrate applies the embedded migrations in one transaction under an

@@ -145,3 +145,31 @@ VALUES ('t1', 'h1', 'alice', false, '', '', NULL, false, '2026-01-01T00:00:03Z')
 		t.Fatalf("token after migration = %+v", tok)
 	}
 }
+
+// TestDatalakeAcrossChunks runs the datalake query suites on files whose
+// internal ids straddle a bitmap chunk (the id sequence moved ahead).
+func TestDatalakeAcrossChunks(t *testing.T) {
+	pgtest.URL(t)
+	s, err := postgres.Open(context.Background(), pgtest.Fresh(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.DatalakeAcrossChunks(t, s, func(t *testing.T, fid int64) {
+		_, err := s.(interface{ DB() *sql.DB }).DB().ExecContext(context.Background(),
+			`SELECT setval(pg_get_serial_sequence('files', 'fid'), $1)`, fid-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkPutFile: files/s of PutFile with datalake-like metadata.
+func BenchmarkPutFile(b *testing.B) {
+	s, err := postgres.Open(context.Background(), pgtest.Fresh(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchPutFile(b, s)
+}

@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/internal/store"
+	"github.com/koya-dev/koya/internal/store/storetest"
 )
 
 // BenchmarkDispatchTx is the store's share of dispatching one task: one
@@ -105,3 +106,6 @@ func BenchmarkPlanReads(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutFile: files/s of PutFile with datalake-like metadata.
+func BenchmarkPutFile(b *testing.B) { storetest.BenchPutFile(b, open(b)) }

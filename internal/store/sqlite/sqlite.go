@@ -91,6 +91,10 @@ func Open(ctx context.Context, path string) (store.Store, error) {
 		return nil, errs.Wrap(errs.Internal, err, "sqlite: migrate %s: %v", path, err)
 	}
 	st := &Store{Store: sqlstore.New(db, Dialect()), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := st.Store.BackfillMetaBits(ctx, ""); err != nil {
+		db.Close()
+		return nil, errs.Wrap(errs.Internal, err, "sqlite: index the metadata of %s: %v", path, err)
+	}
 	go st.checkpoints()
 	return st, nil
 }

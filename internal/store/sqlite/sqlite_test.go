@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/internal/datalake/query"
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/sqlite"
 	"github.com/koya-dev/koya/internal/store/sqlstore"
@@ -164,5 +166,75 @@ func TestFilesArePrivate(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %o, want 600", filepath.Base(p), fi.Mode().Perm())
 		}
+	}
+}
+
+// TestDatalakeAcrossChunks runs the datalake query suites on files whose
+// internal ids straddle a bitmap chunk (a placeholder file takes the id
+// before the first).
+func TestDatalakeAcrossChunks(t *testing.T) {
+	s := open(t)
+	storetest.DatalakeAcrossChunks(t, s, func(t *testing.T, fid int64) {
+		ctx := context.Background()
+		if _, err := s.PutChannel(ctx, store.Channel{Project: "placeholder", Name: "p"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `INSERT INTO files (fid, id, cid, project, channel, path, content_type, size, digest, ref, meta, version, created_at, updated_at)
+SELECT ?, 'f-placeholder', cid, project, name, 'p', '', 0, '', '', '{}', 1, 0, 0 FROM channels WHERE project = 'placeholder'`, fid-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestBackfillMetaBits: a database whose files were written before the
+// metadata bitmaps existed (none, and migration 0009's mark) gets them
+// when opened.
+func TestBackfillMetaBits(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "koya.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutChannel(ctx, store.Channel{Project: "p", Name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		meta := fmt.Sprintf(`{"label": "l%d", "n": %d}`, i%3, i)
+		if _, _, err := s.PutFile(ctx, store.File{Project: "p", Channel: "c", Path: fmt.Sprintf("f%d", i), Meta: []byte(meta)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := s.(interface{ DB() *sql.DB }).DB()
+	if _, err := db.ExecContext(ctx, `DELETE FROM meta_bits; INSERT INTO meta_bits_pending VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	v := s.(interface{ VerifyMetaBits(context.Context) error })
+	if err := v.VerifyMetaBits(ctx); err == nil {
+		t.Fatal("VerifyMetaBits found nothing wrong with the bitmaps deleted")
+	}
+	s.Close()
+	if s, err = sqlite.Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.(interface{ VerifyMetaBits(context.Context) error }).VerifyMetaBits(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, err := query.Parse(`label = "l1" and n >= 10`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.FindFiles(ctx, store.FileQuery{Project: "p", Channel: "c", Where: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range page.Files {
+		got = append(got, f.Path)
+	}
+	if strings.Join(got, " ") != "f10 f13 f16 f19" {
+		t.Fatalf("after the backfill, label = l1 and n >= 10 = %v", got)
 	}
 }

@@ -48,8 +48,12 @@ func (q *querier) countFiles(ctx context.Context, fq store.FileQuery, by string)
 		return nil, err
 	}
 	w := &whereCompiler{d: q.s.d, cids: cids, keys: keys, where: fq.Where}
+	if groups, ok, err := q.countByBits(ctx, w, fq.Where, field, by); err != nil || ok {
+		sortGroups(groups)
+		return groups, err
+	}
 	if fq.Where != nil {
-		if _, err := w.pickDriver(fq.Where, 0, 0, false, q.estimate(ctx, w)); err != nil {
+		if _, err := w.pickDriver(fq.Where, 0, 0, q.estimate(ctx, w)); err != nil {
 			return nil, err
 		}
 	}
@@ -57,7 +61,7 @@ func (q *querier) countFiles(ctx context.Context, fq store.FileQuery, by string)
 	// when the condition is a conjunction of metadata comparisons.
 	var mf sqlBuf
 	if fq.Where != nil && w.driver != nil && residual(fq.Where) == nil {
-		if err := w.candidates(&mf, 0, 0); err != nil {
+		if err := w.candidates(&mf); err != nil {
 			return nil, err
 		}
 	}
@@ -128,13 +132,18 @@ func (q *querier) countFiles(ctx context.Context, fq store.FileQuery, by string)
 			return nil, err
 		}
 	}
+	sortGroups(groups)
+	return groups, nil
+}
+
+// sortGroups orders groups largest first, ties by value.
+func sortGroups(groups []store.GroupCount) {
 	sort.SliceStable(groups, func(i, j int) bool {
 		if groups[i].Count != groups[j].Count {
 			return groups[i].Count > groups[j].Count
 		}
 		return groupLess(groups[i].Value, groups[j].Value)
 	})
-	return groups, nil
 }
 
 func (q *querier) countByKey(ctx context.Context, w *whereCompiler, mf *sqlBuf, filtered bool, key string,
@@ -147,8 +156,8 @@ func (q *querier) countByKey(ctx context.Context, w *whereCompiler, mf *sqlBuf, 
 	var groups []store.GroupCount
 	var nulls int64
 	for _, part := range []string{
-		`SELECT 3, NULL, m.str, COUNT(*) FROM file_meta m WHERE %s AND m.str IS NOT NULL GROUP BY m.str`,
-		`SELECT m.kind, m.num, NULL, COUNT(*) FROM file_meta m WHERE %s AND m.num IS NOT NULL GROUP BY m.kind, m.num`,
+		`SELECT 3, NULL, m.str, COUNT(DISTINCT m.fid) FROM file_meta m WHERE %s AND m.str IS NOT NULL GROUP BY m.str`,
+		`SELECT m.kind, m.num, NULL, COUNT(DISTINCT m.fid) FROM file_meta m WHERE %s AND m.num IS NOT NULL GROUP BY m.kind, m.num`,
 	} {
 		var cond sqlBuf
 		kidCond(&cond, "m.kid", w.keys.kids(key, false))
@@ -182,8 +191,8 @@ func (q *querier) countByKeyWhere(ctx context.Context, w *whereCompiler, mf *sql
 	var b sqlBuf
 	b.add(`WITH mf AS MATERIALIZED (`+mf.String()+`) `, mf.args...)
 	for _, part := range []string{
-		`SELECT 3, NULL, m.str, COUNT(*), SUM(CASE WHEN m.pos = 0 THEN 1 ELSE 0 END) FROM mf JOIN file_meta m ON m.fid = mf.fid WHERE %s AND m.str IS NOT NULL GROUP BY m.str UNION ALL `,
-		`SELECT m.kind, m.num, NULL, COUNT(*), SUM(CASE WHEN m.pos = 0 THEN 1 ELSE 0 END) FROM mf JOIN file_meta m ON m.fid = mf.fid WHERE %s AND m.num IS NOT NULL GROUP BY m.kind, m.num UNION ALL `,
+		`SELECT 3, NULL, m.str, COUNT(DISTINCT m.fid), SUM(CASE WHEN m.pos = 0 THEN 1 ELSE 0 END) FROM mf JOIN file_meta m ON m.fid = mf.fid WHERE %s AND m.str IS NOT NULL GROUP BY m.str UNION ALL `,
+		`SELECT m.kind, m.num, NULL, COUNT(DISTINCT m.fid), SUM(CASE WHEN m.pos = 0 THEN 1 ELSE 0 END) FROM mf JOIN file_meta m ON m.fid = mf.fid WHERE %s AND m.num IS NOT NULL GROUP BY m.kind, m.num UNION ALL `,
 	} {
 		var cond sqlBuf
 		kidCond(&cond, "m.kid", w.keys.kids(key, false))

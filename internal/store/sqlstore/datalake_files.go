@@ -91,11 +91,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING fid`,
 				return q.s.wrap(err, "file %q of channel %q", f.Path, f.Channel)
 			}
 		}
-		kids, err := q.countKeys(ctx, cid, prevKVs(prev), kvs)
+		before := prevKVs(prev)
+		kids, err := q.countKeys(ctx, cid, before, kvs)
 		if err != nil {
 			return err
 		}
 		if err := q.insertMeta(ctx, fid, kids, kvs); err != nil {
+			return err
+		}
+		if err := q.updateBits(ctx, fid, kids, before, kvs); err != nil {
 			return err
 		}
 		files, bytes := int64(1), f.Size
@@ -178,11 +182,15 @@ func (q *querier) SetFileMeta(ctx context.Context, project, channel, path string
 		if err := q.deleteMeta(ctx, fid); err != nil {
 			return err
 		}
-		kids, err := q.countKeys(ctx, cid, prevKVs(&old), kvs)
+		before := prevKVs(&old)
+		kids, err := q.countKeys(ctx, cid, before, kvs)
 		if err != nil {
 			return err
 		}
 		if err := q.insertMeta(ctx, fid, kids, kvs); err != nil {
+			return err
+		}
+		if err := q.updateBits(ctx, fid, kids, before, kvs); err != nil {
 			return err
 		}
 		return q.addDataEvent(ctx, store.FileMeta, f)
@@ -212,7 +220,12 @@ func (q *querier) DeleteFile(ctx context.Context, project, channel, path string)
 		if _, err := q.exec(ctx, `DELETE FROM files WHERE fid = ?`, fid); err != nil {
 			return q.s.wrap(err, "file %q of channel %q", path, channel)
 		}
-		if _, err := q.countKeys(ctx, cid, prevKVs(&f), nil); err != nil {
+		before := prevKVs(&f)
+		kids, err := q.countKeys(ctx, cid, before, nil)
+		if err != nil {
+			return err
+		}
+		if err := q.updateBits(ctx, fid, kids, before, nil); err != nil {
 			return err
 		}
 		if err := q.countChannel(ctx, cid, -1, -f.Size); err != nil {

@@ -70,9 +70,6 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 		return store.FilePage{}, err
 	}
 	w := &whereCompiler{d: q.s.d, cids: cids, keys: keys, where: fq.Where}
-	// With no sort the order is fid's (creation order): an equality's
-	// index range is in that order, so the search reads it in windows of
-	// fids and stops after a page.
 	sorts := fq.Sort
 	var cols []sortCol
 	var joins sqlBuf
@@ -108,18 +105,27 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 			return store.FilePage{}, err
 		}
 	}
-	var plan driverPlan
-	if fq.Where != nil {
+	// In the default order (fid's, creation order), the metadata bitmaps
+	// give the candidates, chunk by chunk in that order, when they can
+	// narrow the condition; otherwise (and for other orders) one statement
+	// reads the files, driven by the index range of the predicate with
+	// the fewest rows, or in order probing each predicate.
+	var bits *bitNode
+	var exact bool
+	if fq.Where != nil && len(cols) == 0 {
+		bits, exact = w.bitPlan(fq.Where)
+	}
+	if fq.Where != nil && bits == nil {
 		files, err := q.channelFiles(ctx, w)
 		if err != nil {
 			return store.FilePage{}, err
 		}
-		if plan, err = w.pickDriver(fq.Where, files, limit, len(cols) == 0, q.estimate(ctx, w)); err != nil {
+		if _, err = w.pickDriver(fq.Where, files, limit, q.estimate(ctx, w)); err != nil {
 			return store.FilePage{}, err
 		}
 	}
 	where := fq.Where
-	build := func(n int, cands []int64) (*sqlBuf, error) {
+	build := func(n int) (*sqlBuf, error) {
 		var b sqlBuf
 		b.WriteString(`SELECT ` + fileCols)
 		for _, c := range cols {
@@ -128,7 +134,7 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 		b.WriteString(" FROM files f")
 		b.add(joins.String(), joins.args...)
 		b.WriteString(" WHERE ")
-		if len(cols) == 0 && w.driver == nil && cands == nil {
+		if len(cols) == 0 && w.driver == nil {
 			// Read in fid order, not by a (cid, ...) index (SQLite: a unary
 			// + keeps a column from choosing an index).
 			w.cidCond(&b, "+f.cid")
@@ -145,10 +151,6 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 			b.WriteString(" AND ")
 			keyset(&b, q.s.d, cols, after, afterFid)
 		}
-		if cands != nil {
-			b.WriteString(" AND ")
-			fidList(&b, q.s.d, cands)
-		}
 		b.WriteString(" ORDER BY ")
 		for _, c := range cols {
 			b.WriteString(c.expr)
@@ -161,52 +163,15 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 		return &b, nil
 	}
 	var found []foundFile
-	if len(cols) == 0 && w.driver != nil && plan.ordered {
-		// Windows of fids after the cursor, each expected to hold a page
-		// (from the estimated share of matching files), growing 4-fold
-		// while they come back short. In each, the fids in every windowed
-		// equality's range (short index-only ranges, intersected) are the
-		// candidates, at most candCap of them; then the files among them
-		// that match the whole condition, each predicate a probe.
-		var top int64
-		if err := q.queryRow(ctx, `SELECT COALESCE(MAX(fid), 0) FROM files`).Scan(&top); err != nil {
-			return store.FilePage{}, q.s.wrap(err, "find files")
-		}
-		width := int64(2 * float64(limit+1) / max(plan.share, 1e-9))
-		width = max(width, 4*int64(limit+1))
-		driver, also := w.driver, w.also
-		rest := residual(fq.Where) // what windowFids leaves to check
-		for lo := afterFid; lo < top && len(found) <= limit; {
-			hi := min(lo+width, top)
-			w.driver, w.also = driver, also
-			want := candCap
-			if rest == nil { // the candidates are the matches
-				want = min(want, limit+1-len(found))
-			}
-			cands, err := q.windowFids(ctx, w, lo, hi, want)
-			if err != nil {
-				return store.FilePage{}, err
-			}
-			if len(cands) == want {
-				hi = cands[len(cands)-1]
-			} else {
-				width *= 4
-			}
-			lo = hi
-			if len(cands) == 0 {
-				continue
-			}
-			w.driver, w.also, where = nil, nil, rest
-			b, err := build(limit+1-len(found), cands)
-			if err != nil {
-				return store.FilePage{}, err
-			}
-			if found, err = q.findRows(ctx, b, len(cols), found); err != nil {
-				return store.FilePage{}, err
-			}
+	if bits != nil {
+		found, err = q.findByBits(ctx, bits, exact, limit, afterFid, func(n int, cands []int64, found []foundFile) ([]foundFile, error) {
+			return q.checkCandidates(ctx, w, cands, fq.Where, exact, n, found)
+		})
+		if err != nil {
+			return store.FilePage{}, err
 		}
 	} else {
-		b, err := build(limit+1, nil)
+		b, err := build(limit + 1)
 		if err != nil {
 			return store.FilePage{}, err
 		}
@@ -226,63 +191,57 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 	return page, nil
 }
 
-// candCap bounds the candidates of one window of a search in fid order.
-const candCap = 2000
-
-// windowFids is the fids in (lo, hi] in the index ranges of every
-// predicate w drives (the driver and also), in order, at most limit.
-func (q *querier) windowFids(ctx context.Context, w *whereCompiler, lo, hi int64, limit int) ([]int64, error) {
+// checkCandidates appends to found, in fid order, up to n of the files
+// among the candidate fids cands that match where: all of them when the
+// bitmaps gave the matches exactly (exact), else those query.Match
+// accepts (the semantics the SQL compiler is tested against). Reading
+// the candidates by fid and matching here keeps PostgreSQL from planning
+// the condition's probes as joins over whole index ranges.
+func (q *querier) checkCandidates(ctx context.Context, w *whereCompiler, cands []int64, where query.Expr, exact bool, n int, found []foundFile) ([]foundFile, error) {
 	var b sqlBuf
-	if err := w.candidates(&b, lo, hi); err != nil {
+	b.WriteString(`SELECT ` + fileCols + ` FROM files f WHERE `)
+	w.cidCond(&b, "f.cid")
+	b.WriteString(" AND ")
+	fidList(&b, q.s.d, cands)
+	b.WriteString(" ORDER BY f.fid")
+	rows, err := q.findRows(ctx, &b, 0, nil)
+	if err != nil {
 		return nil, err
 	}
-	b.add(` ORDER BY fid LIMIT ?`, limit)
-	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
-	if err != nil {
-		return nil, q.s.wrap(err, "find files")
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var fid int64
-		if err := rows.Scan(&fid); err != nil {
-			return nil, q.s.wrap(err, "find files")
+	for _, r := range rows {
+		if n == 0 {
+			break
 		}
-		out = append(out, fid)
+		if !exact {
+			f := r.f
+			meta, err := decodeMeta(f.Meta)
+			if err != nil {
+				return nil, errs.Wrap(errs.Internal, err, "find files: metadata of %q: %v", f.Path, err)
+			}
+			if !query.Match(where, query.Fields{Path: f.Path, Size: f.Size, ContentType: f.ContentType, Digest: f.Digest,
+				Created: f.CreatedAt, Updated: f.UpdatedAt, Meta: meta}) {
+				continue
+			}
+		}
+		found = append(found, r)
+		n--
 	}
-	return out, q.s.wrap(rows.Err(), "find files")
+	return found, nil
 }
 
-// candidates is "SELECT DISTINCT fid ...": the fids in the index ranges
-// of every predicate w drives (the driver and also; in (lo, hi] if hi >
-// 0), intersected, that satisfy the other metadata comparisons of the
+// candCap bounds the candidates a search checks at once.
+const candCap = 2000
+
+// candidates is "SELECT DISTINCT fid ...": the fids in the driver's
+// index range that satisfy the other metadata comparisons of the
 // top-level conjunction too, probed on the primary key (fid, kid, pos).
 // What is left to check is residual(w.where).
-func (w *whereCompiler) candidates(b *sqlBuf, lo, hi int64) error {
-	b.WriteString(`SELECT DISTINCT fid FROM (`)
-	n := 0
-	var err error
-	add := func(c *query.Compare) {
-		if n > 0 {
-			b.WriteString(" INTERSECT ")
-		}
-		n++
-		b.WriteString(`SELECT m.fid FROM file_meta m WHERE (`)
-		if err == nil {
-			err = w.anyOf(b, c)
-		}
-		b.WriteString(`)`)
-		if hi > 0 {
-			b.add(` AND m.fid > ? AND m.fid <= ?`, lo, hi)
-		}
-	}
-	add(w.driver)
-	for c := range w.also {
-		add(c)
-	}
-	b.WriteString(`) x WHERE 1 = 1`)
+func (w *whereCompiler) candidates(b *sqlBuf) error {
+	b.WriteString(`SELECT DISTINCT fid FROM (SELECT m.fid FROM file_meta m WHERE (`)
+	err := w.anyOf(b, w.driver)
+	b.WriteString(`)) x WHERE 1 = 1`)
 	for _, c := range conjuncts(w.where) {
-		if c.Field.Builtin || c.Op == query.Ne || w.drives(c) { // as residual's
+		if c.Field.Builtin || c.Op == query.Ne || c == w.driver { // as residual's
 			continue
 		}
 		b.WriteString(` AND EXISTS (SELECT 1 FROM file_meta m WHERE m.fid = x.fid AND (`)
@@ -295,7 +254,7 @@ func (w *whereCompiler) candidates(b *sqlBuf, lo, hi int64) error {
 }
 
 // residual is e without the metadata comparisons of its top-level
-// conjunction that windowFids checks (nil: nothing left).
+// conjunction that candidates checks (nil: nothing left).
 func residual(e query.Expr) query.Expr {
 	switch x := e.(type) {
 	case *query.And:

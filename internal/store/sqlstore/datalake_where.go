@@ -31,21 +31,15 @@ func (b *sqlBuf) add(sql string, args ...any) {
 // correlated probes, EXISTS (SELECT 1 FROM file_meta WHERE fid = f.fid
 // AND kid = ? ...) on the primary key (fid, kid, pos). SQLite would
 // otherwise materialise every IN set in full, however unselective, before
-// reading a file (PostgreSQL plans both forms alike). With a window
-// (hi > 0) the driver reads only its fids in (lo, hi]: an equality's
-// index range is in fid order, so a window is one short index range, and
-// the equalities not much larger than the driver are read so too (also):
-// intersecting short fid-ordered ranges beats probing each candidate.
+// reading a file (PostgreSQL plans both forms alike). (A listing in the
+// default order reads its candidates from the bitmaps instead, when they
+// can narrow the condition: datalake_bits_search.go.)
 type whereCompiler struct {
 	d      *Dialect
 	cids   []int64
 	keys   keyDict
 	driver *query.Compare // compiled as IN; nil: none
-	lo, hi int64          // the driver's window of fids (hi > 0)
-	// also: with a window, the other equalities compiled as windowed IN
-	// too (their index ranges merge in fid order), instead of probes.
-	also  map[*query.Compare]bool
-	where query.Expr // the condition compiled (windowFids reads its conjuncts)
+	where  query.Expr     // the condition compiled (candidates reads its conjuncts)
 }
 
 // anyOf is metaCond of c, or of each value of an in, or'ed.
@@ -171,9 +165,8 @@ const rangeSelectivity = 0.3
 // driverPlan is what pickDriver found: the driver's estimated rows, and
 // the share of files the whole conjunction is estimated to keep.
 type driverPlan struct {
-	rows    int64
-	share   float64
-	ordered bool // the driver is an equality or in: its rows come in fid order
+	rows  int64
+	share float64
 }
 
 // indexable: a metadata predicate that reads one index range.
@@ -190,16 +183,15 @@ func indexable(c *query.Compare) bool {
 
 // pickDriver chooses how a query reads files: from the index range of
 // its metadata predicate with the fewest rows (counted by est up to
-// driverCap), or, for a listing (limit > 0) that is not windowed
-// (window false), in the listing's order probing every predicate, when
-// the estimated matches make a page cheaper to find so. The share of
-// matching files is estimated from the counts (predicates assumed
-// independent), rangeSelectivity for the others.
-func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, window bool, est func(c *query.Compare) (int64, error)) (driverPlan, error) {
+// driverCap), or, for a listing (limit > 0), in the listing's order
+// probing every predicate, when the estimated matches make a page
+// cheaper to find so. The share of matching files is estimated from the
+// counts (predicates assumed independent), rangeSelectivity for the
+// others.
+func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est func(c *query.Compare) (int64, error)) (driverPlan, error) {
 	p := driverPlan{rows: -1, share: 1}
 	files = max(files, 1)
 	var bestScore int64
-	eqRows := map[*query.Compare]int64{}
 	var walk func(e query.Expr) error
 	walk = func(e query.Expr) error {
 		switch e := e.(type) {
@@ -219,18 +211,13 @@ func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, window 
 			}
 			if n >= driverCap && e.Op != query.Eq && e.Op != query.In && e.Op != query.Exists {
 				// A range's count stops at the cap: its share is not known.
-				// (Too high a guess costs a few more windows; too low, a
-				// window whose candidates are all probed.)
 				p.share *= rangeSelectivity
 			} else {
 				p.share *= min(1, float64(n)/float64(files))
 			}
 			// An equality or in (rows in fid order) wins over a range of
-			// up to twice as many rows: it can be windowed.
+			// up to twice as many rows.
 			ordered := e.Op == query.Eq || e.Op == query.In
-			if ordered {
-				eqRows[e] = n
-			}
 			score := n
 			if !ordered {
 				score *= 2
@@ -239,7 +226,7 @@ func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, window 
 				}
 			}
 			if w.driver == nil || score < bestScore {
-				p.rows, p.ordered, w.driver, bestScore = n, ordered, e, score
+				p.rows, w.driver, bestScore = n, e, score
 			}
 		default:
 			p.share *= rangeSelectivity
@@ -248,20 +235,6 @@ func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, window 
 	}
 	if err := walk(e); err != nil {
 		return p, err
-	}
-	if window {
-		if w.driver != nil && !p.ordered && p.rows >= driverCap {
-			w.driver = nil // no bounded set: read in fid order, probing
-		}
-		if w.driver != nil && p.ordered {
-			w.also = map[*query.Compare]bool{}
-			for c, n := range eqRows {
-				if c != w.driver && n <= 8*max(p.rows, 1) {
-					w.also[c] = true
-				}
-			}
-		}
-		return p, nil
 	}
 	if limit > 0 && w.driver != nil && float64(limit) < p.share*float64(p.rows) {
 		w.driver = nil // scanning in order finds a page before the set is read
@@ -345,11 +318,12 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 				b.WriteString(" OR ")
 			}
 			eq := &query.Compare{Field: c.Field, Op: query.Eq, Value: v}
-			if w.drives(c) {
-				w.also[eq] = true
+			var err error
+			if c.Field.Builtin {
+				err = w.builtin(b, eq)
+			} else {
+				err = w.metaPredicate(b, eq, c == w.driver)
 			}
-			err := w.compare(b, eq)
-			delete(w.also, eq)
 			if err != nil {
 				return err
 			}
@@ -360,13 +334,16 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 	if c.Field.Builtin {
 		return w.builtin(b, c)
 	}
-	if w.drives(c) {
+	return w.metaPredicate(b, c, c == w.driver)
+}
+
+// metaPredicate is a metadata comparison other than in: "f.fid IN (...)"
+// when it drives, else a probe, "EXISTS (...)".
+func (w *whereCompiler) metaPredicate(b *sqlBuf, c *query.Compare, drive bool) error {
+	if drive {
 		b.WriteString("f.fid IN (SELECT m.fid FROM file_meta m WHERE ")
 		if err := w.metaCond(b, c); err != nil {
 			return err
-		}
-		if w.hi > 0 {
-			b.add(" AND m.fid > ? AND m.fid <= ?", w.lo, w.hi)
 		}
 	} else {
 		b.WriteString("EXISTS (SELECT 1 FROM file_meta m WHERE m.fid = f.fid AND ")
@@ -376,11 +353,6 @@ func (w *whereCompiler) compare(b *sqlBuf, c *query.Compare) error {
 	}
 	b.WriteString(")")
 	return nil
-}
-
-// drives: c is compiled as IN (the driver or, windowed, also).
-func (w *whereCompiler) drives(c *query.Compare) bool {
-	return c == w.driver || w.also[c]
 }
 
 // metaCond is "<key and value conditions on file_meta m>" for a

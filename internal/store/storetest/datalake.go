@@ -26,6 +26,7 @@ func testDatalake(t *testing.T, s store.Store) {
 		{"Query", testDatalakeQuery},
 		{"QueryPages", testDatalakePages},
 		{"Count", testDatalakeCount},
+		{"QueryAfterChanges", testDatalakeQueryAfterChanges},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			drainDataEvents(t, s)
@@ -51,7 +52,7 @@ func drainDataEvents(t *testing.T, s store.Store) {
 	}
 }
 
-func putChannel(t *testing.T, q store.Querier, project, name string) store.Channel {
+func putChannel(t testing.TB, q store.Querier, project, name string) store.Channel {
 	t.Helper()
 	c, err := q.PutChannel(ctx, store.Channel{Project: project, Name: name, Description: "d", CreatedAt: at(0)})
 	must(t, err)

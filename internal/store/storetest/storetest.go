@@ -83,7 +83,7 @@ func stored(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
 
 func ptr[T any](v T) *T { return &v }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
