@@ -10,7 +10,7 @@
 # the benchmark runs in a database of its own (koya_lake_bench). The
 # loaded data is kept (SQLite: $TMPDIR/lake-bench-N-SCHEMA.db) and reused
 # by the next run with the same N and datalake schema; FRESH=1 reloads,
-# CLEAN=1 deletes it at the end.
+# CLEAN=1 deletes it at the end; REBUILD=1 rebuilds the bitmaps of reused data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -18,7 +18,7 @@ RUNS=${RUNS:-200}
 WHAT=${1:-both}
 go build -o /tmp/koya-lake-bench ./bench/datalake
 if [[ $WHAT == sqlite || $WHAT == both ]]; then
-  /tmp/koya-lake-bench -db sqlite -n "$N" -runs "$RUNS" -dir "${TMPDIR:-/tmp}" -fresh="${FRESH:-0}"
+  /tmp/koya-lake-bench -db sqlite -n "$N" -runs "$RUNS" -dir "${TMPDIR:-/tmp}" -fresh="${FRESH:-0}" -rebuild="${REBUILD:-0}"
   if [[ ${CLEAN:-0} == 1 ]]; then rm -f "${TMPDIR:-/tmp}"/lake-bench-*.db*; fi
 fi
 if [[ $WHAT == postgres || $WHAT == both ]]; then
@@ -28,6 +28,6 @@ if [[ $WHAT == postgres || $WHAT == both ]]; then
     psql "$KOYA_TEST_POSTGRES" -qc "CREATE DATABASE $db"
   fi
   url=$(sed -E "s#/[^/?]+(\?|$)#/$db\1#" <<<"$KOYA_TEST_POSTGRES")
-  /tmp/koya-lake-bench -db postgres -url "$url" -n "$N" -runs "$RUNS" -fresh="${FRESH:-0}"
+  /tmp/koya-lake-bench -db postgres -url "$url" -n "$N" -runs "$RUNS" -fresh="${FRESH:-0}" -rebuild="${REBUILD:-0}"
   if [[ ${CLEAN:-0} == 1 ]]; then psql "$KOYA_TEST_POSTGRES" -qc "DROP DATABASE $db"; fi
 fi

@@ -39,6 +39,7 @@ func main() {
 	runs := flag.Int("runs", 200, "runs of each query shape")
 	baseline := flag.Bool("baseline", true, "also load and query the JSONB+GIN baseline (PostgreSQL)")
 	fresh := flag.Bool("fresh", false, "load again even if an earlier run loaded the same data")
+	rebuild := flag.Bool("rebuild", false, "rebuild the metadata bitmaps of reused data (after their format changed)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -75,6 +76,14 @@ func main() {
 	pg := *db == "postgres"
 	if reuse {
 		log.Printf("reusing the %d files loaded earlier (schema %s)", *n, stamp)
+	}
+	if reuse && *rebuild {
+		start := time.Now()
+		must(s.(interface{ RebuildMetaBits(context.Context) error }).RebuildMetaBits(ctx))
+		log.Printf("rebuilt the metadata bitmaps in %s", time.Since(start).Round(time.Second))
+		if pg {
+			must(exec(ctx, sdb, false, `VACUUM ANALYZE meta_bits`))
+		}
 	}
 
 	if !reuse {
