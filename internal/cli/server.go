@@ -44,6 +44,7 @@ type serverOptions struct {
 	addr, dataDir, db, objects, backend string
 	kek                                 string
 	maxRunning                          int
+	historyRetention                    time.Duration
 	url, metricsAddr, config            string
 	logLevel, logFormat                 string
 	agentPath, contextName              string
@@ -89,6 +90,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
 	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local, container, kubernetes or mock (the project's defaultBackend and backendPolicy come first)")
 	f.IntVar(&o.maxRunning, "max-running", 0, "attempts running at once on this control plane (default: 4 × CPUs)")
+	f.DurationVar(&o.historyRetention, "trigger-history", 7*24*time.Hour, "how long dispatched datalake events and finished trigger queue items are kept (a webhook's idempotency key is remembered as long); 0 keeps them forever")
 	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
 	f.StringVar(&o.kek, "kek", "", "key-encryption key that wraps every project's keys: file:///path (created 0600 if missing), transit://host:8200/key (Vault/OpenBao; token from VAULT_TOKEN) (default: file://$KOYA_KEK_FILE, else ~/.koya/kek, outside the data directory)")
@@ -252,7 +254,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	if kd != nil {
 		kd.SetNotifier(eng.TaskEnded) // pods that end tell the engine at once
 	}
-	triggers, err := trigger.New(trigger.Config{Store: st, Engine: eng, Logger: log.With("component", "triggers"), Metrics: reg})
+	triggers, err := trigger.New(trigger.Config{Store: st, Engine: eng, Retention: o.historyRetention, Logger: log.With("component", "triggers"), Metrics: reg})
 	if err != nil {
 		return err
 	}

@@ -41,8 +41,10 @@ type TriggerQuerier interface {
 	// whose (project, trigger, key) is already queued or was ever is
 	// skipped. It returns how many it inserted.
 	EnqueueTriggerItems(ctx context.Context, items []TriggerItem) (int, error)
-	// QueuedTriggers lists the triggers that have queued items.
-	QueuedTriggers(ctx context.Context) ([]TriggerRef, error)
+	// QueuedTriggers lists the triggers that have queued or started
+	// items, with how many are queued: the starter finishes the items of
+	// runs that ended after the last item started, too.
+	QueuedTriggers(ctx context.Context) ([]TriggerBacklog, error)
 	// NextTriggerItems returns up to limit of the trigger's queued items,
 	// oldest first (call it with the trigger locked).
 	NextTriggerItems(ctx context.Context, project, trigger string, limit int) ([]TriggerItem, error)
@@ -62,6 +64,14 @@ type TriggerQuerier interface {
 	// TriggerQueueStats counts a trigger's items by state.
 	TriggerQueueStats(ctx context.Context, project, trigger string) (TriggerQueueStats, error)
 
+	// PruneTriggerHistory deletes what has served its purpose before
+	// `before`, at most limit of each kind, oldest first: dispatched data
+	// events (an undispatched one is never deleted) and queue items that
+	// finished (done or failed; their dedupe keys go with them, so a key
+	// is remembered for as long as its item is kept). It returns how many
+	// of each went.
+	PruneTriggerHistory(ctx context.Context, before time.Time, limit int) (events, items int64, err error)
+
 	// Schedules: the last slot a schedule trigger fired (nil: never).
 	GetTriggerSlot(ctx context.Context, project, trigger string) (*time.Time, error)
 	SetTriggerSlot(ctx context.Context, project, trigger string, slot time.Time) error
@@ -78,6 +88,13 @@ type Trigger struct {
 
 // TriggerRef names a trigger.
 type TriggerRef struct{ Project, Name string }
+
+// TriggerBacklog is a trigger with items under way and how many of them
+// wait (queued).
+type TriggerBacklog struct {
+	TriggerRef
+	Queued int64
+}
 
 // Trigger item states.
 const (

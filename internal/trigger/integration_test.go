@@ -140,4 +140,31 @@ func TestUploadsStartRuns(t *testing.T) {
 	if stats.Queued != 0 || stats.Started+stats.Done != n {
 		t.Fatalf("stats %+v", stats)
 	}
+
+	// A week later, the history is pruned: the dispatched events and the
+	// items of the runs that ended.
+	for stats.Done != n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		stats, err = st.TriggerQueueStats(ctx, "p", "infer-new")
+		must(err)
+	}
+	must(svc.Stop(ctx))
+	later, err := trigger.New(trigger.Config{Store: st, Engine: eng, Retention: 7 * 24 * time.Hour, PruneEvery: 10 * time.Millisecond,
+		Clock: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }})
+	must(err)
+	must(later.Start(ctx))
+	defer later.Stop(ctx)
+	for {
+		evs, err := st.ListDataEvents(ctx, "p", "raw", 0, 100)
+		must(err)
+		stats, err = st.TriggerQueueStats(ctx, "p", "infer-new")
+		must(err)
+		if len(evs) == 0 && stats.Done == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a week: %d events and %+v items left", len(evs), stats)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -37,9 +37,14 @@ type Config struct {
 	// ScheduleEvery caps the scheduler's sleep (default 30s; it wakes at
 	// the next slot and on Poke).
 	ScheduleEvery time.Duration
-	Clock         func() time.Time
-	Logger        *slog.Logger
-	Metrics       prometheus.Registerer
+	// Retention is how long dispatched data events and finished queue
+	// items are kept (0: forever); PruneEvery how often older ones are
+	// deleted (default 10m).
+	Retention  time.Duration
+	PruneEvery time.Duration
+	Clock      func() time.Time
+	Logger     *slog.Logger
+	Metrics    prometheus.Registerer
 }
 
 // Service runs the dispatcher, the starter and the scheduler.
@@ -86,6 +91,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ScheduleEvery <= 0 {
 		cfg.ScheduleEvery = 30 * time.Second
 	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = 10 * time.Minute
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -108,6 +116,10 @@ func (s *Service) Start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.loop(ctx, "dispatch", s.dispatchWake, s.dispatchRound) }()
 	go func() { defer s.wg.Done(); s.loop(ctx, "start", s.startWake, s.startRound) }()
 	go func() { defer s.wg.Done(); s.loop(ctx, "schedule", s.scheduleWake, s.scheduleRound) }()
+	if s.cfg.Retention > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.loop(ctx, "prune", nil, s.pruneRound) }()
+	}
 	return nil
 }
 
@@ -176,6 +188,7 @@ func (s *Service) loop(ctx context.Context, name string, wakeCh chan struct{}, r
 
 type metrics struct {
 	events, items, runs, failed prometheus.Counter
+	pruned                      *prometheus.CounterVec
 	lag                         prometheus.Histogram
 	errors                      *prometheus.CounterVec
 }
@@ -189,9 +202,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "koya_trigger_lag_seconds", Help: "From an event to the run it started.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "koya_trigger_round_errors_total", Help: "Failed rounds of the trigger loops."}, []string{"loop"}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "koya_trigger_history_pruned_total",
+			Help: "Dispatched data events and finished trigger queue items deleted after the retention."}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.items, m.runs, m.failed, m.lag, m.errors)
+		reg.MustRegister(m.events, m.items, m.runs, m.failed, m.lag, m.errors, m.pruned)
 	}
 	return m
 }

@@ -9,16 +9,19 @@ import (
 )
 
 // startRound starts runs for the queued items of every trigger with room
-// under its concurrency. While items wait it looks again soon: finished
-// runs free room without anyone poking the starter.
+// under its concurrency, and marks done the items whose runs ended. While
+// items wait it looks again soon: finished runs free room without anyone
+// poking the starter.
 func (s *Service) startRound(ctx context.Context) (time.Duration, error) {
 	refs, err := s.store.QueuedTriggers(ctx)
 	if err != nil {
 		return 0, err
 	}
+	waiting := false
 	for _, ref := range refs {
+		waiting = waiting || ref.Queued > 0
 		for {
-			started, full, err := s.startBatch(ctx, ref)
+			started, full, err := s.startBatch(ctx, ref.TriggerRef)
 			if err != nil {
 				return 0, err
 			}
@@ -27,7 +30,7 @@ func (s *Service) startRound(ctx context.Context) (time.Duration, error) {
 			}
 		}
 	}
-	if len(refs) > 0 {
+	if waiting {
 		return s.cfg.BacklogEvery, nil
 	}
 	return s.cfg.PollEvery, nil

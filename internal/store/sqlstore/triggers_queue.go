@@ -62,16 +62,17 @@ func (q *querier) EnqueueTriggerItems(ctx context.Context, items []store.Trigger
 	return n, err
 }
 
-func (q *querier) QueuedTriggers(ctx context.Context) ([]store.TriggerRef, error) {
-	rows, err := q.query(ctx, `SELECT DISTINCT project, trigger_name FROM trigger_queue WHERE state = 'queued' ORDER BY project, trigger_name`)
+func (q *querier) QueuedTriggers(ctx context.Context) ([]store.TriggerBacklog, error) {
+	rows, err := q.query(ctx, `SELECT project, trigger_name, SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END) FROM trigger_queue
+WHERE state IN ('queued', 'started') GROUP BY project, trigger_name ORDER BY project, trigger_name`)
 	if err != nil {
 		return nil, q.s.wrap(err, "queued triggers")
 	}
 	defer rows.Close()
-	var out []store.TriggerRef
+	var out []store.TriggerBacklog
 	for rows.Next() {
-		var r store.TriggerRef
-		if err := rows.Scan(&r.Project, &r.Name); err != nil {
+		var r store.TriggerBacklog
+		if err := rows.Scan(&r.Project, &r.Name, &r.Queued); err != nil {
 			return nil, q.s.wrap(err, "queued triggers")
 		}
 		out = append(out, r)

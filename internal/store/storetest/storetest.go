@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Times", testTimes},
 		{"Datalake", testDatalake},
 		{"Triggers", testTriggers}, {"TriggerQueue", testTriggerQueue}, {"TriggerQueueTx", testTriggerQueueTx},
+		{"PruneTriggerHistory", testPruneTriggerHistory},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -112,7 +113,8 @@ func testTriggerQueue(t *testing.T, s store.Store) {
 	}
 	refs, err := s.QueuedTriggers(ctx)
 	must(t, err)
-	same(t, "queued triggers", refs, []store.TriggerRef{{Project: "p", Name: "t"}, {Project: "p", Name: "u"}})
+	same(t, "queued triggers", refs, []store.TriggerBacklog{{TriggerRef: store.TriggerRef{Project: "p", Name: "t"}, Queued: 6},
+		{TriggerRef: store.TriggerRef{Project: "p", Name: "u"}, Queued: 1}})
 
 	next, err := s.NextTriggerItems(ctx, "p", "t", 2)
 	must(t, err)
@@ -258,4 +260,79 @@ func testTriggerQueueTx(t *testing.T, s store.Store) {
 	close(release)
 	must(t, <-done)
 	wantCode(t, err, errs.Conflict, "lock a trigger another transaction holds, skipping")
+}
+
+// testPruneTriggerHistory: dispatched events and finished items older
+// than the cutoff go, oldest first and at most limit at a time;
+// undispatched events and queued or started items stay.
+func testPruneTriggerHistory(t *testing.T, s store.Store) {
+	drainDataEvents(t, s)
+	putChannel(t, s, "p", "c")
+	for i := range 3 {
+		_, _, err := s.PutFile(ctx, store.File{Project: "p", Channel: "c", Path: fmt.Sprintf("f%d", i), Meta: json.RawMessage(`{}`)})
+		must(t, err)
+	}
+	evs, err := s.ClaimDataEvents(ctx, 10)
+	must(t, err)
+	if len(evs) != 3 {
+		t.Fatalf("claimed %d events, want 3", len(evs))
+	}
+	must(t, s.MarkDataEventsDispatched(ctx, []int64{evs[0].Seq, evs[1].Seq}))
+	future := time.Now().Add(time.Hour)
+	ev, it, err := s.PruneTriggerHistory(ctx, time.Now().Add(-time.Hour), 10)
+	must(t, err)
+	if ev != 0 {
+		t.Fatalf("pruned %d events newer than the cutoff", ev)
+	}
+	if ev, _, err = s.PruneTriggerHistory(ctx, future, 1); err != nil || ev != 1 {
+		t.Fatalf("prune with limit 1: %d events, %v", ev, err)
+	}
+	if ev, _, err = s.PruneTriggerHistory(ctx, future, 10); err != nil || ev != 1 {
+		t.Fatalf("prune again: %d events, %v (the undispatched one must stay)", ev, err)
+	}
+	left, err := s.ClaimDataEvents(ctx, 10)
+	must(t, err)
+	if len(left) != 1 || left[0].Seq != evs[2].Seq {
+		t.Fatalf("left after pruning: %+v", left)
+	}
+	page, err := s.ListDataEvents(ctx, "p", "c", 0, 10)
+	must(t, err)
+	if len(page) != 1 {
+		t.Fatalf("listed %d events after pruning, want 1", len(page))
+	}
+
+	_, _, err = s.PutTrigger(ctx, newTrigger("p", "t"))
+	must(t, err)
+	var items []store.TriggerItem
+	for i := range 3 {
+		items = append(items, store.TriggerItem{Project: "p", Trigger: "t", Key: fmt.Sprintf("event:%d", i), EventAt: at(i), EnqueuedAt: at(10 + i)})
+	}
+	_, err = s.EnqueueTriggerItems(ctx, items)
+	must(t, err)
+	next, err := s.NextTriggerItems(ctx, "p", "t", 3)
+	must(t, err)
+	r := createRun(t, s, "run-0", "p", "a")
+	must(t, s.StartTriggerItem(ctx, next[0].ID, r.ID, at(20)))
+	must(t, s.FailTriggerItem(ctx, next[1].ID, "bad", at(22)))
+	r.Phase = v1.Succeeded
+	must(t, s.UpdateRun(ctx, r))
+	_, err = s.FinishTriggerItems(ctx, "p", "t", at(31))
+	must(t, err)
+	if _, it, err = s.PruneTriggerHistory(ctx, at(25), 10); err != nil || it != 1 {
+		t.Fatalf("prune before the run ended: %d items, %v (want the failed one)", it, err)
+	}
+	if _, it, err = s.PruneTriggerHistory(ctx, at(40), 10); err != nil || it != 1 {
+		t.Fatalf("prune after: %d items, %v (want the done one)", it, err)
+	}
+	st, err := s.TriggerQueueStats(ctx, "p", "t")
+	must(t, err)
+	if st.Queued != 1 || st.Done != 0 || st.Failed != 0 {
+		t.Fatalf("stats after pruning: %+v", st)
+	}
+	// A pruned item's key is forgotten: the same key enqueues again.
+	n, err := s.EnqueueTriggerItems(ctx, items[:1])
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("re-enqueue of a pruned key inserted %d", n)
+	}
 }
