@@ -48,6 +48,9 @@ func (q *querier) countByBits(ctx context.Context, w *whereCompiler, where query
 		return []store.GroupCount{{Count: all}}, true, nil
 	}
 	kids := w.keys.kids(field.Name, false)
+	if 3*len(kids) > bitBranches {
+		return nil, false, nil // keys of very many channels: SQL
+	}
 	var b sqlBuf
 	for i, kid := range kids {
 		if i > 0 {

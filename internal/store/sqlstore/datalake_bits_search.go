@@ -179,49 +179,65 @@ func (q *querier) bitEval(ctx context.Context, n *bitNode, c0, c1 int64) (map[in
 }
 
 // bitLeafSets reads a leaf's bitmaps in chunks c0..c1 and ORs them by
-// chunk: one statement, a primary-key range per key id and term range.
+// chunk: a primary-key range per key id and term range, a UNION ALL of at
+// most bitBranches of them per statement (SQLite allows 500).
 func (q *querier) bitLeafSets(ctx context.Context, n *bitNode, c0, c1 int64) (map[int64]bitset, error) {
 	out := map[int64]bitset{}
 	var b sqlBuf
-	i := 0
+	branches := 0
+	flush := func() error {
+		if branches == 0 {
+			return nil
+		}
+		defer func() { b, branches = sqlBuf{}, 0 }()
+		rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
+		if err != nil {
+			return q.s.wrap(err, "find files")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c int64
+			var raw []byte
+			if err := rows.Scan(&c, &raw); err != nil {
+				return q.s.wrap(err, "find files")
+			}
+			bs := out[c]
+			if bs == nil {
+				bs = newBitset()
+				out[c] = bs
+			}
+			if err := bs.orChunk(raw); err != nil {
+				return errs.Wrap(errs.Internal, err, "find files: chunk %d: %v", c, err)
+			}
+		}
+		return q.s.wrap(rows.Err(), "find files")
+	}
 	for _, kid := range n.kids {
 		if kid == noKey {
 			continue
 		}
 		for _, r := range n.ranges {
-			if i > 0 {
+			if branches > 0 {
 				b.WriteString(" UNION ALL ")
 			}
-			i++
+			branches++
 			b.add(`SELECT chunk, bits FROM meta_bits WHERE kid = ? AND term >= ? AND term < ? AND chunk >= ? AND chunk <= ?`,
 				kid, r[0], r[1], c0, c1)
+			if branches == bitBranches {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	if i == 0 {
-		return out, nil
+	if err := flush(); err != nil {
+		return nil, err
 	}
-	rows, err := q.x.QueryContext(ctx, q.s.d.rebind(b.String()), b.args...)
-	if err != nil {
-		return nil, q.s.wrap(err, "find files")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var c int64
-		var raw []byte
-		if err := rows.Scan(&c, &raw); err != nil {
-			return nil, q.s.wrap(err, "find files")
-		}
-		bs := out[c]
-		if bs == nil {
-			bs = newBitset()
-			out[c] = bs
-		}
-		if err := bs.orChunk(raw); err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "find files: chunk %d: %v", c, err)
-		}
-	}
-	return out, q.s.wrap(rows.Err(), "find files")
+	return out, nil
 }
+
+// bitBranches bounds the SELECTs of one compound statement.
+const bitBranches = 200
 
 // findByBits is a page of files in fid order after afterFid, from the
 // candidates the bitmaps give: chunk by chunk (1, then 4, 16, 64 chunks

@@ -136,7 +136,18 @@ var lakeQueries = []string{
 	`a.b.c = 1`,
 	`a exists and a.b exists and not a.b.c = 2 and not a.b.d exists`,
 	`(label = "dog" or label = "bird") and (width >= 320 or tags contains "day") and not ok = true`,
+	longIn(),
 	`not (label = "cat" or not camera exists)`,
+}
+
+// longIn is an in of 600 values (more than a compound SELECT of SQLite
+// may hold), two of which match.
+func longIn() string {
+	vals := []string{`"dog"`, `5`}
+	for i := range 598 {
+		vals = append(vals, fmt.Sprintf("%d.5", i))
+	}
+	return "label in [" + strings.Join(vals, ",") + "]"
 }
 
 // fieldsOf is what Match sees of a stored file.
