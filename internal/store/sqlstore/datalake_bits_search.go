@@ -244,7 +244,7 @@ const bitBranches = 200
 // at a time, so that a common match stops early and a rare one takes
 // few round trips), each batch of candidates checked against the whole
 // condition by check (a page's worth when the bitmaps are exact, more
-// when they are not), until a page is found.
+// when they only narrow it), until a page is found.
 func (q *querier) findByBits(ctx context.Context, n *bitNode, exact bool, limit int, afterFid int64,
 	check func(n int, cands []int64, found []foundFile) ([]foundFile, error)) ([]foundFile, error) {
 	top, err := q.topChunk(ctx)

@@ -165,7 +165,7 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 	var found []foundFile
 	if bits != nil {
 		found, err = q.findByBits(ctx, bits, exact, limit, afterFid, func(n int, cands []int64, found []foundFile) ([]foundFile, error) {
-			return q.checkCandidates(ctx, w, cands, fq.Where, exact, n, found)
+			return q.checkCandidates(ctx, w, cands, fq.Where, n, found)
 		})
 		if err != nil {
 			return store.FilePage{}, err
@@ -192,12 +192,13 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 }
 
 // checkCandidates appends to found, in fid order, up to n of the files
-// among the candidate fids cands that match where: all of them when the
-// bitmaps gave the matches exactly (exact), else those query.Match
-// accepts (the semantics the SQL compiler is tested against). Reading
-// the candidates by fid and matching here keeps PostgreSQL from planning
-// the condition's probes as joins over whole index ranges.
-func (q *querier) checkCandidates(ctx context.Context, w *whereCompiler, cands []int64, where query.Expr, exact bool, n int, found []foundFile) ([]foundFile, error) {
+// among the candidate fids cands that query.Match accepts (the semantics
+// the SQL compiler is tested against): the bitmaps give a superset of the
+// matches, and even when they give them exactly, a file may have changed
+// since they were read. Reading the candidates by fid and matching here
+// also keeps PostgreSQL from planning the condition's probes as joins
+// over whole index ranges.
+func (q *querier) checkCandidates(ctx context.Context, w *whereCompiler, cands []int64, where query.Expr, n int, found []foundFile) ([]foundFile, error) {
 	var b sqlBuf
 	b.WriteString(`SELECT ` + fileCols + ` FROM files f WHERE `)
 	w.cidCond(&b, "f.cid")
@@ -212,16 +213,14 @@ func (q *querier) checkCandidates(ctx context.Context, w *whereCompiler, cands [
 		if n == 0 {
 			break
 		}
-		if !exact {
-			f := r.f
-			meta, err := decodeMeta(f.Meta)
-			if err != nil {
-				return nil, errs.Wrap(errs.Internal, err, "find files: metadata of %q: %v", f.Path, err)
-			}
-			if !query.Match(where, query.Fields{Path: f.Path, Size: f.Size, ContentType: f.ContentType, Digest: f.Digest,
-				Created: f.CreatedAt, Updated: f.UpdatedAt, Meta: meta}) {
-				continue
-			}
+		f := r.f
+		meta, err := decodeMeta(f.Meta)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "find files: metadata of %q: %v", f.Path, err)
+		}
+		if !query.Match(where, query.Fields{Path: f.Path, Size: f.Size, ContentType: f.ContentType, Digest: f.Digest,
+			Created: f.CreatedAt, Updated: f.UpdatedAt, Meta: meta}) {
+			continue
 		}
 		found = append(found, r)
 		n--
