@@ -6,20 +6,42 @@
 #
 #   bash bench/datalake_io.sh [SIZE_MIB]
 #
+# Every step is timed until its bytes are on disk (`sync`), as cp's are:
+# the push until the server's object is, the pull until the pulled file
+# is. ROUNDS (default 3) rounds of cp, push, pull run in turn, after one
+# that is not counted, each step after deleting what it wrote in the round
+# before (the file in the channel, for the push), and the ratios are of
+# the medians. On the 2-core VM, writing 1 GiB into page-cache pages the
+# host has taken back (free page reporting) costs 2-3 s where recycled
+# pages take 0.3 s: every step writes into the pages its own deletion just
+# freed, and one round is not a measurement.
+#
 # The push goes through the CLI as a user would: above 64 MiB, in 16 MiB
 # resumable chunks. RESUMABLE_ABOVE=<bytes> changes that threshold (a large
-# value sends one streaming PUT).
+# value sends one streaming PUT). PROFILE=<dir> writes CPU profiles of the
+# server (server.prof) and of the last round's push (push.prof) and pull
+# (pull.prof) there, for `go tool pprof`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
+ROUNDS=${ROUNDS:-3}
 
 work=$(mktemp -d)
 chmod 711 "$work" # the local backend wants its data directory traversable
-trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+stop() { # the server writes its profile on SIGTERM
+	local pid
+	pid=$(cat "$work/pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
+trap 'stop; rm -rf "$work"' EXIT
 go build -o "$work/koya" ./cmd/koya
 export KOYA_CONFIG="$work/config.yaml" HOME="$work"
+prof() { if [ -n "${PROFILE:-}" ]; then echo "KOYA_CPUPROFILE=$PROFILE/$1.prof"; fi; }
+if [ -n "${PROFILE:-}" ]; then mkdir -p "$PROFILE"; cp "$work/koya" "$PROFILE/koya"; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$work/koya" server --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+# shellcheck disable=SC2046 # prof's output is one word or none
+env $(prof server) "$work/koya" server --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
 echo $! >"$work/pid"
 for _ in $(seq 300); do "$work/koya" get projects >/dev/null 2>&1 && break; sleep 0.1; done
 "$work/koya" get projects >/dev/null || { cat "$work/server.log"; exit 1; }
@@ -29,22 +51,43 @@ for _ in $(seq 300); do "$work/koya" get projects >/dev/null 2>&1 && break; slee
 head -c "$((SIZE_MIB << 20))" /dev/urandom >"$work/in.bin"
 sync; sleep 2
 
-t0=$(date +%s.%N)
-"$work/koya" data push "$work/in.bin" --channel bench --resumable-above "${RESUMABLE_ABOVE:-67108864}" >/dev/null
-t1=$(date +%s.%N)
-"$work/koya" data pull in.bin "$work/out.bin" --channel bench >/dev/null
-sync
-t2=$(date +%s.%N)
-cp "$work/in.bin" "$work/copy.bin"
-sync
-t3=$(date +%s.%N)
-cmp -s "$work/in.bin" "$work/out.bin" || { echo "pulled bytes differ" >&2; exit 1; }
+now() { date +%s.%N; }
+times=()
+for round in $(seq 0 "$ROUNDS"); do
+	rm -f "$work/copy.bin"; sync
+	t0=$(now)
+	cp "$work/in.bin" "$work/copy.bin"
+	sync
+	t1=$(now)
 
-python3 - "$SIZE_MIB" "$t0" "$t1" "$t2" "$t3" <<'PY'
-import sys
-mib, t0, t1, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:6])
-push, pull, cp = t1 - t0, t2 - t1, t3 - t2
+	"$work/koya" data rm in.bin --channel bench >/dev/null 2>&1 || true; sync
+	t2=$(now)
+	# shellcheck disable=SC2046
+	env $(prof push) "$work/koya" data push "$work/in.bin" --channel bench --resumable-above "${RESUMABLE_ABOVE:-67108864}" >/dev/null
+	sync
+	t3=$(now)
+
+	rm -f "$work/out.bin"; sync
+	t4=$(now)
+	# shellcheck disable=SC2046
+	env $(prof pull) "$work/koya" data pull in.bin "$work/out.bin" --channel bench >/dev/null
+	sync
+	t5=$(now)
+	cmp -s "$work/in.bin" "$work/out.bin" || { echo "pulled bytes differ" >&2; exit 1; }
+	if [ "$round" -gt 0 ]; then times+=("$t0 $t1 $t2 $t3 $t4 $t5"); fi
+done
+
+python3 - "$SIZE_MIB" "${times[@]}" <<'PY'
+import statistics, sys
+mib = int(sys.argv[1])
+rounds = [list(map(float, r.split())) for r in sys.argv[2:]]
 rate = lambda s: mib / s
-print(f"size={mib}MiB push={push:.2f}s ({rate(push):.0f} MiB/s) pull={pull:.2f}s ({rate(pull):.0f} MiB/s) "
+cps, pushes, pulls = [], [], []
+for i, (t0, t1, t2, t3, t4, t5) in enumerate(rounds, 1):
+    cp, push, pull = t1 - t0, t3 - t2, t5 - t4
+    cps.append(cp); pushes.append(push); pulls.append(pull)
+    print(f"round {i}: cp={cp:.2f}s push={push:.2f}s pull={pull:.2f}s")
+cp, push, pull = (statistics.median(x) for x in (cps, pushes, pulls))
+print(f"size={mib}MiB median of {len(rounds)}: push={push:.2f}s ({rate(push):.0f} MiB/s) pull={pull:.2f}s ({rate(pull):.0f} MiB/s) "
       f"cp={cp:.2f}s ({rate(cp):.0f} MiB/s) ratio_push={cp / push:.2f} ratio_pull={cp / pull:.2f}")
 PY

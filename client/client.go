@@ -49,6 +49,7 @@ type request struct {
 	method, path string
 	query        url.Values
 	body         io.Reader
+	length       int64 // of body if > 0; else unknown (chunked)
 	contentType  string
 	accept       string
 }
@@ -63,6 +64,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	hr, err := http.NewRequestWithContext(ctx, req.method, u, req.body)
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, "bad request to %s: %v", u, err)
+	}
+	if req.length > 0 {
+		hr.ContentLength = req.length
 	}
 	if c.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.token)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -92,11 +93,10 @@ func (c *Client) PutFile(ctx context.Context, project, channel, path string, r i
 	return out, decodeBody(resp, &out)
 }
 
-// progressReader reports the bytes read from r to fn.
+// progressReader reports the bytes read from r to fn (nil: none). It is
+// also how an upload's body is sent: in writes of a MiB (the transport
+// would copy it 32 KiB at a time), each a chunk of the request.
 func progressReader(r io.Reader, fn func(int64)) io.Reader {
-	if fn == nil {
-		return r
-	}
 	return &progressR{r: r, fn: fn}
 }
 
@@ -107,10 +107,44 @@ type progressR struct {
 
 func (p *progressR) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
-	if n > 0 {
+	if n > 0 && p.fn != nil {
 		p.fn(int64(n))
 	}
 	return n, err
+}
+
+// uploadBuffer is the size of the writes of an upload's body.
+const uploadBuffer = 1 << 20
+
+// WriteTo sends the body in writes of uploadBuffer bytes.
+func (p *progressR) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, uploadBuffer)
+	var n int64
+	for {
+		// Not io.ReadFull: it turns an early io.EOF into the
+		// io.ErrUnexpectedEOF a failing source may return itself, and a
+		// cut upload would pass for a whole one.
+		k := 0
+		var err error
+		for k < len(buf) && err == nil {
+			var m int
+			m, err = p.Read(buf[k:])
+			k += m
+		}
+		if k > 0 {
+			m, werr := w.Write(buf[:k])
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // DataDownload is an open download: read it, then Close it. Only io.EOF
@@ -249,9 +283,18 @@ func (c *Client) WriteChunk(ctx context.Context, project, id string, offset int6
 	if err := need(project); err != nil {
 		return out, err
 	}
+	if _, ok := r.(*progressR); !ok {
+		r = progressReader(r, nil) // sent a MiB at a time
+	}
+	return c.writeChunk(ctx, project, id, offset, r, 0)
+}
+
+// writeChunk sends the chunk at offset, of length bytes if > 0.
+func (c *Client) writeChunk(ctx context.Context, project, id string, offset int64, r io.Reader, length int64) (UploadSession, error) {
+	var out UploadSession
 	q := url.Values{"offset": {strconv.FormatInt(offset, 10)}}
 	resp, err := c.send(ctx, request{method: http.MethodPatch, path: projectPath(project, "uploads", id), query: q,
-		body: r, contentType: "application/offset+octet-stream"})
+		body: r, length: length, contentType: "application/offset+octet-stream"})
 	if err != nil {
 		return out, err
 	}

@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"io"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/koya-dev/koya/errs"
@@ -30,7 +32,9 @@ const DefaultChunkSize = 16 << 20
 // PutFileResumable uploads size bytes of src as the file path of channel
 // in chunks, through an upload session: a chunk that fails is sent again
 // from the offset the server reports, and a later call with o.Resume
-// continues where an earlier one stopped.
+// continues where an earlier one stopped. A local file (an *os.File) is
+// sent from the page cache with sendfile(2), and its progress reported
+// chunk by chunk.
 func (c *Client) PutFileResumable(ctx context.Context, project, channel, path string, src io.ReaderAt, size int64, o ResumableOptions) (DataFile, error) {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = DefaultChunkSize
@@ -70,10 +74,17 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 	for tries := 0; off < size; {
 		n := min(o.ChunkSize, size-off)
 		var sent int64
-		body := progressReader(io.NewSectionReader(src, off, n), func(k int64) { sent += k; report(k) })
-		got, err := c.WriteChunk(ctx, project, s.ID, off, body)
+		var got UploadSession
+		var err error
+		if fc := openChunk(src, off, n); fc != nil {
+			got, err = c.writeChunk(ctx, project, s.ID, off, fc, n)
+			_ = fc.Close() // the transport has closed it, unless the request never started
+		} else {
+			body := progressReader(io.NewSectionReader(src, off, n), func(k int64) { sent += k; report(k) })
+			got, err = c.writeChunk(ctx, project, s.ID, off, body, 0)
+		}
 		if err == nil {
-			report(got.Offset - off - sent) // normally 0
+			report(got.Offset - off - sent) // all of it, for a file chunk
 			off, tries, wait = got.Offset, 0, 200*time.Millisecond
 			continue
 		}
@@ -98,3 +109,60 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 	}
 	return c.CompleteUpload(ctx, project, s.ID)
 }
+
+// fileChunk is a chunk of a local file read through a descriptor of its
+// own (so that no other chunk or caller moves its offset). Sent with its
+// Content-Length, net/http hands it to sendfile(2), which moves it from
+// the page cache to the socket without copying it through this process;
+// the transport closes it once sent. It implements only Read, Close and
+// syscall.Conn: an io.WriterTo would let a copy read past the chunk.
+type fileChunk struct {
+	f   *os.File
+	end int64 // the offset after the chunk
+}
+
+// openChunk opens the n bytes at off of src if src is a local file, and
+// returns nil otherwise (or if the file cannot be opened again as the same
+// file): the chunk is then read through src.
+func openChunk(src io.ReaderAt, off, n int64) *fileChunk {
+	f, ok := src.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	g, err := os.Open(f.Name())
+	if err != nil {
+		return nil
+	}
+	if gst, err := g.Stat(); err != nil || !os.SameFile(st, gst) {
+		_ = g.Close()
+		return nil
+	}
+	if _, err := g.Seek(off, io.SeekStart); err != nil {
+		_ = g.Close()
+		return nil
+	}
+	return &fileChunk{f: g, end: off + n}
+}
+
+func (c *fileChunk) Read(p []byte) (int, error) {
+	pos, err := c.f.Seek(0, io.SeekCurrent) // sendfile moves it too
+	if err != nil {
+		return 0, err
+	}
+	if pos >= c.end {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.end-pos {
+		p = p[:c.end-pos]
+	}
+	return c.f.Read(p)
+}
+
+func (c *fileChunk) Close() error { return c.f.Close() }
+
+// SyscallConn lets net/http's sendfile reach the descriptor.
+func (c *fileChunk) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }

@@ -13,6 +13,7 @@ import (
 	"github.com/koya-dev/koya/client"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/datalake"
+	"github.com/koya-dev/koya/internal/pipecopy"
 	"github.com/spf13/cobra"
 )
 
@@ -119,8 +120,10 @@ func (a *app) pullOne(ctx context.Context, cl *client.Client, project, channel, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	// Reading the socket, writing the file and hashing overlap on three
+	// goroutines; the file sees writes of a block (512 KiB).
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h, prog), rd)
+	n, err := pipecopy.Copy(io.MultiWriter(tmp, prog), rd, h)
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "download of %s cut: %v", p, err)
 	}

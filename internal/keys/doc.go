@@ -6,7 +6,8 @@
 //
 //	KEK (a local key file, or a Vault/OpenBao transit key; never stored by koya)
 //	 └─ per project: one tink AEAD keyset (AES256_GCM) and one StreamingAEAD
-//	    keyset (AES256_GCM_HKDF_4KB), persisted only wrapped by the KEK
+//	    keyset (AES256_GCM_HKDF_1MB; keys made before 2026-11 are
+//	    AES256_GCM_HKDF_4KB), persisted only wrapped by the KEK
 //	     └─ data: small values (secrets, log lines) with the AEAD keyset;
 //	        artifacts and files as streams with the StreamingAEAD keyset
 //	 └─ per project: one naming key (HMAC-SHA256 PRF keyset), for MAC:
@@ -35,7 +36,10 @@
 // An AEAD ciphertext is tink's: 0x01, the 4-byte big-endian key id, then
 // AES-GCM nonce, ciphertext and tag. A stream is koya's 5-byte header (the same
 // 0x01 and key id, itself bound into the associated data) followed by tink's
-// segmented AES-GCM-HKDF stream. KeyIDOf reads the key id of either.
+// segmented AES-GCM-HKDF stream. KeyIDOf reads the key id of either. A
+// stream does not record its segment size: it is its key's (1 MiB, or
+// 4 KiB for older keys), read from the key's parameters, so the keys of
+// one keyset may differ and rotation moves data from one size to the other.
 //
 // # Rotation
 //

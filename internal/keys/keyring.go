@@ -17,6 +17,10 @@ type Options struct {
 	// version is checked again, which bounds how long a key disabled by
 	// another server stays usable here. 0 means one minute.
 	CacheTTL time.Duration
+	// StreamSegment is the segment size of the streaming keys this
+	// keyring creates: 0 or Segment1MiB; Segment4KiB makes keys as koya
+	// made them before (tests of old data). Existing keys keep theirs.
+	StreamSegment int
 }
 
 // Keyring encrypts and decrypts project data with per-project keysets kept
@@ -24,10 +28,11 @@ type Options struct {
 // drivers: validation, error codes and caching are done here once. Safe for
 // concurrent use, also by several servers sharing one store.
 type Keyring struct {
-	kek   KEK
-	store KeysetStore
-	now   func() time.Time
-	ttl   time.Duration
+	kek     KEK
+	store   KeysetStore
+	now     func() time.Time
+	ttl     time.Duration
+	segment int // of new streaming keys
 
 	mu    sync.Mutex
 	slots map[string]*slot
@@ -48,7 +53,7 @@ type slot struct {
 
 // NewKeyring returns a Keyring over kek and store.
 func NewKeyring(kek KEK, store KeysetStore, opts Options) *Keyring {
-	k := &Keyring{kek: kek, store: store, now: opts.Now, ttl: opts.CacheTTL, slots: make(map[string]*slot)}
+	k := &Keyring{kek: kek, store: store, now: opts.Now, ttl: opts.CacheTTL, segment: opts.StreamSegment, slots: make(map[string]*slot)}
 	if k.now == nil {
 		k.now = time.Now
 	}
@@ -109,7 +114,7 @@ func (k *Keyring) keysFor(ctx context.Context, project string, create bool) (*pr
 			if cur != nil {
 				return nil, nil // created meanwhile
 			}
-			return newProjectKeys(k.now())
+			return newProjectKeys(k.now(), k.segment)
 		})
 	}
 	return p, err

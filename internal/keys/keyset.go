@@ -33,8 +33,10 @@ type projectKeys struct {
 	status  map[uint32]keyset.KeyStatus
 	aead    tink.AEAD
 	// streams holds one primitive per enabled key, so a stream is decrypted
-	// by the key its header names rather than by trying every key.
+	// by the key its header names rather than by trying every key, and
+	// layouts the sizes of its streams (keys differ: see Segment1MiB).
 	streams map[uint32]tink.StreamingAEAD
+	layouts map[uint32]streamLayout
 	// prfH is the naming key of MAC (nil in keys stored before it
 	// existed; MAC adds it). It is outside the rotated keys: see MAC.
 	prfH *keyset.Handle
@@ -53,19 +55,21 @@ func aesGCMParams() (*aesgcm.Parameters, error) {
 	})
 }
 
-// newProjectKeys creates keysets holding one key, and the naming key.
-func newProjectKeys(now time.Time) (*projectKeys, error) {
+// newProjectKeys creates keysets holding one key, whose streams have
+// segments of segment bytes, and the naming key.
+func newProjectKeys(now time.Time, segment int) (*projectKeys, error) {
 	prfH, err := newNamingKey()
 	if err != nil {
 		return nil, err
 	}
-	next, _, err := addKey(keyset.NewManager(), keyset.NewManager(), nil, prfH, now)
+	next, _, err := addKey(keyset.NewManager(), keyset.NewManager(), nil, prfH, now, segment)
 	return next, err
 }
 
-// withNewKey returns p with one more key, made primary.
-func (p *projectKeys) withNewKey(now time.Time) (*projectKeys, uint32, error) {
-	return addKey(keyset.NewManagerFromHandle(p.aeadH), keyset.NewManagerFromHandle(p.streamH), p.meta, p.prfH, now)
+// withNewKey returns p with one more key, made primary; its streams have
+// segments of segment bytes, whatever those of the older keys.
+func (p *projectKeys) withNewKey(now time.Time, segment int) (*projectKeys, uint32, error) {
+	return addKey(keyset.NewManagerFromHandle(p.aeadH), keyset.NewManagerFromHandle(p.streamH), p.meta, p.prfH, now, segment)
 }
 
 // withNamingKey returns p with a naming key, for keys stored before MAC
@@ -87,10 +91,14 @@ func newNamingKey() (*keyset.Handle, error) {
 	return h, nil
 }
 
-func addKey(am, sm *keyset.Manager, meta []keyMeta, prfH *keyset.Handle, now time.Time) (*projectKeys, uint32, error) {
+func addKey(am, sm *keyset.Manager, meta []keyMeta, prfH *keyset.Handle, now time.Time, segment int) (*projectKeys, uint32, error) {
+	tmpl, err := streamTemplate(segment)
+	if err != nil {
+		return nil, 0, err
+	}
 	// The streaming manager picks an id unused in its keyset, which holds
 	// the same ids as the AEAD keyset; the AEAD key is then made with it.
-	id, err := sm.Add(streamingaead.AES256GCMHKDF4KBKeyTemplate())
+	id, err := sm.Add(tmpl)
 	if err != nil {
 		return nil, 0, errs.Wrap(errs.Internal, err, "keys: creating a streaming key")
 	}
@@ -160,6 +168,7 @@ func fromHandles(ah, sh *keyset.Handle, meta []keyMeta, prfH *keyset.Handle) (*p
 		prfH:    prfH,
 		status:  make(map[uint32]keyset.KeyStatus, ah.Len()),
 		streams: make(map[uint32]tink.StreamingAEAD, sh.Len()),
+		layouts: make(map[uint32]streamLayout, sh.Len()),
 	}
 	if ah.Len() != len(meta) || sh.Len() != len(meta) {
 		return nil, errs.E(errs.Internal, "keys: keysets hold %d and %d keys, metadata %d", ah.Len(), sh.Len(), len(meta))
@@ -195,7 +204,11 @@ func fromHandles(ah, sh *keyset.Handle, meta []keyMeta, prfH *keyset.Handle) (*p
 		if err != nil {
 			return nil, err
 		}
-		p.streams[id] = s
+		l, err := layoutOf(e)
+		if err != nil {
+			return nil, err
+		}
+		p.streams[id], p.layouts[id] = s, l
 	}
 	a, err := aead.New(ah)
 	if err != nil {

@@ -37,7 +37,7 @@ func (k *Keyring) MAC(ctx context.Context, project, kind string, data []byte) ([
 		p, err = k.mutate(ctx, project, func(cur *projectKeys) (*projectKeys, error) {
 			switch {
 			case cur == nil:
-				return newProjectKeys(k.now())
+				return newProjectKeys(k.now(), k.segment)
 			case cur.prf != nil:
 				return nil, nil // added meanwhile
 			}

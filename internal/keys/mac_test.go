@@ -56,7 +56,7 @@ func TestMACAddsNamingKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newProjectKeys(time.Now())
+	p, err := newProjectKeys(time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,9 @@ func (k *Keyring) Rotate(ctx context.Context, project string) (uint32, error) {
 	}
 	p, err := k.mutate(ctx, project, func(cur *projectKeys) (*projectKeys, error) {
 		if cur == nil {
-			return newProjectKeys(k.now())
+			return newProjectKeys(k.now(), k.segment)
 		}
-		next, _, err := cur.withNewKey(k.now())
+		next, _, err := cur.withNewKey(k.now(), k.segment)
 		return next, err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -9,9 +10,11 @@ import (
 )
 
 // NewEncryptingWriter returns a writer that encrypts what is written to it
-// into w with the project's primary key, in 4 KiB segments, so an object of
-// any size is never held in memory. Close must be called: it writes the
-// final segment, without which the stream reads as truncated.
+// into w with the project's primary key, segment by segment (1 MiB for
+// keys made now, 4 KiB for older ones), so an object of any size is never
+// held in memory. Close must be called: it writes the final segment,
+// without which the stream reads as truncated. w sees a write per segment
+// (per 256 KiB for keys of small segments): it needs no buffer in front.
 func (k *Keyring) NewEncryptingWriter(ctx context.Context, project, kind, objectID string, w io.Writer) (io.WriteCloser, error) {
 	if err := checkNames(project, kind, objectID); err != nil {
 		return nil, err
@@ -19,6 +22,11 @@ func (k *Keyring) NewEncryptingWriter(ctx context.Context, project, kind, object
 	p, err := k.keysFor(ctx, project, true)
 	if err != nil {
 		return nil, err
+	}
+	var bw *bufio.Writer
+	if p.layouts[p.primary].segment < smallSegment {
+		bw = bufio.NewWriterSize(w, 256<<10)
+		w = bw
 	}
 	header := keyPrefix(p.primary)
 	if _, err := w.Write(header); err != nil {
@@ -28,16 +36,47 @@ func (k *Keyring) NewEncryptingWriter(ctx context.Context, project, kind, object
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "keys: starting an encrypted stream")
 	}
-	return ew, nil
+	return &encWriter{WriteCloser: ew, buf: bw}, nil
 }
+
+// encWriter flushes the buffer of a stream of small segments on Close.
+type encWriter struct {
+	io.WriteCloser
+	buf *bufio.Writer // nil: none
+}
+
+func (e *encWriter) Close() error {
+	if err := e.WriteCloser.Close(); err != nil {
+		return err
+	}
+	if e.buf != nil {
+		return e.buf.Flush()
+	}
+	return nil
+}
+
+// StreamReader reads the plaintext of a stream: see NewDecryptingReader.
+type StreamReader struct {
+	authReader
+	layout streamLayout
+}
+
+// PlaintextSize is the length of the plaintext of this stream if the
+// whole stream, header included, is n bytes: so that a server can announce
+// a length before decrypting. It reads the segment size of the stream's
+// key. It does not authenticate: a stream of a valid length may still fail
+// to decrypt. A length no stream of this key has is errs.Forbidden.
+func (r *StreamReader) PlaintextSize(n int64) (int64, error) { return r.layout.plaintextSize(n) }
 
 // NewDecryptingReader returns a reader of the plaintext of a stream written
 // by NewEncryptingWriter for the same project, kind and object id. It reads
 // the stream's header at once, so a stream under a disabled or unknown key
 // fails here; tampering or truncation later fails the Read that meets it,
 // with errs.Forbidden. Data is released to the caller segment by segment,
-// each authenticated, but only io.EOF proves the stream complete.
-func (k *Keyring) NewDecryptingReader(ctx context.Context, project, kind, objectID string, r io.Reader) (io.Reader, error) {
+// each authenticated, but only io.EOF proves the stream complete. r is
+// read a segment at a time (at least 256 KiB at a time for keys of small
+// segments): it needs no buffer in front.
+func (k *Keyring) NewDecryptingReader(ctx context.Context, project, kind, objectID string, r io.Reader) (*StreamReader, error) {
 	if err := checkNames(project, kind, objectID); err != nil {
 		return nil, err
 	}
@@ -56,12 +95,16 @@ func (k *Keyring) NewDecryptingReader(ctx context.Context, project, kind, object
 	if err != nil {
 		return nil, err
 	}
+	layout := p.layouts[id]
+	if layout.segment < smallSegment {
+		r = bufio.NewReaderSize(r, 256<<10)
+	}
 	src := &sourceReader{r: r}
 	dr, err := p.streams[id].NewDecryptingReader(src, dataAD("stream", project, kind, objectID, string(header)))
 	if err != nil {
 		return nil, notAuthentic(project, kind, objectID, err)
 	}
-	return &authReader{r: dr, src: src, project: project, kind: kind, objectID: objectID}, nil
+	return &StreamReader{authReader: authReader{r: dr, src: src, project: project, kind: kind, objectID: objectID}, layout: layout}, nil
 }
 
 // ReencryptStream copies the stream src to dst under the project's primary
@@ -113,40 +156,4 @@ func (a *authReader) Read(p []byte) (int, error) {
 		return n, a.src.err
 	}
 	return n, notAuthentic(a.project, a.kind, a.objectID, err)
-}
-
-// Sizes of the streams NewEncryptingWriter writes (tink's
-// AES256_GCM_HKDF_4KB after koya's prefix): a 40-byte header, then 4 KiB
-// segments each ending in a 16-byte tag, the first one shortened by the
-// header. A stream never ends with an empty segment, except an empty one.
-const (
-	streamHeader  = prefixLen + 40
-	streamSegment = 4096
-	streamTag     = 16
-	firstSegment  = streamSegment - streamHeader + prefixLen // ciphertext of the first segment
-)
-
-// PlaintextSize is the length of the plaintext of a stream of n bytes made
-// by NewEncryptingWriter, so that a server can announce a length before
-// decrypting. It does not authenticate: a stream of a valid length may
-// still fail to decrypt. A length no stream has is errs.Forbidden.
-func PlaintextSize(n int64) (int64, error) {
-	m := n - streamHeader
-	bad := errs.E(errs.Forbidden, "%d bytes is not the length of an encrypted stream", n)
-	switch {
-	case m < streamTag:
-		return 0, bad
-	case m <= firstSegment:
-		return m - streamTag, nil
-	}
-	rest := m - firstSegment
-	full, part := rest/streamSegment, rest%streamSegment
-	size := firstSegment - streamTag + full*(streamSegment-streamTag)
-	if part > 0 {
-		if part <= streamTag {
-			return 0, bad
-		}
-		size += part - streamTag
-	}
-	return size, nil
 }

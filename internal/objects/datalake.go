@@ -10,7 +10,6 @@ package objects
 // of part objects), which OpenData reads as one stream.
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,7 +22,7 @@ import (
 	"time"
 
 	"github.com/koya-dev/koya/errs"
-	"github.com/koya-dev/koya/internal/keys"
+	"github.com/koya-dev/koya/internal/pipecopy"
 	"gocloud.dev/blob"
 )
 
@@ -87,8 +86,9 @@ func (s *Store) PutDataPart(ctx context.Context, project, key string, r io.Reade
 		if err != nil {
 			return err
 		}
-		buf := make([]byte, 256<<10)
-		if n, err = io.CopyBuffer(io.MultiWriter(ew, h), src, buf); err != nil {
+		// Reading the body, hashing, and encrypting and writing overlap
+		// on separate goroutines (taking turns, their costs added up).
+		if n, err = pipecopy.Copy(ew, src, h); err != nil {
 			return err
 		}
 		return ew.Close()
@@ -268,19 +268,18 @@ func (s *Store) openDataObject(ctx context.Context, project, key string) (io.Rea
 	if err != nil {
 		return nil, 0, s.wrap(err, "open datalake object %s", key)
 	}
-	size, err := keys.PlaintextSize(br.Size())
-	if err != nil {
-		_ = br.Close()
-		return nil, 0, errs.Wrap(errs.Forbidden, err, "datalake object %s is damaged (%d bytes is no encrypted length)", key, br.Size())
-	}
-	// Decryption reads 4 KiB segments: buffered, the bucket sees large reads.
-	dr, err := s.keys.NewDecryptingReader(ctx, project, DataKind, key, bufio.NewReaderSize(br, 1<<20))
+	dr, err := s.keys.NewDecryptingReader(ctx, project, DataKind, key, br)
 	if errs.Is(err, errs.NotFound) {
 		err = errs.Wrap(errs.Forbidden, err, "%s is not a datalake object of project %s", key, project)
 	}
 	if err != nil {
 		_ = br.Close()
 		return nil, 0, err
+	}
+	size, err := dr.PlaintextSize(br.Size())
+	if err != nil {
+		_ = br.Close()
+		return nil, 0, errs.Wrap(errs.Forbidden, err, "datalake object %s is damaged (%d bytes is no encrypted length)", key, br.Size())
 	}
 	return &dataObject{r: dr, c: br}, size, nil
 }

@@ -191,17 +191,16 @@ func (s *Store) decrypting(ctx context.Context, project, ref string, br *blob.Re
 		}
 		return nil, 0, errs.E(errs.Forbidden, "artifact %s is not an encrypted artifact of project %s", ref, project)
 	}
-	size, err := keys.PlaintextSize(br.Size())
-	if err != nil {
-		return nil, 0, errs.Wrap(errs.Forbidden, err, "artifact %s is damaged (%d bytes is no encrypted length)", ref, br.Size())
-	}
-	// Decryption reads 4 KiB segments: buffered, the bucket sees large reads.
-	r, err := s.keys.NewDecryptingReader(ctx, project, Kind, ref, io.MultiReader(bytes.NewReader(header), bufio.NewReaderSize(br, 1<<20)))
+	r, err := s.keys.NewDecryptingReader(ctx, project, Kind, ref, io.MultiReader(bytes.NewReader(header), br))
 	if errs.Is(err, errs.NotFound) { // the project has no keys: not its data
 		return nil, 0, errs.Wrap(errs.Forbidden, err, "artifact %s is not an encrypted artifact of project %s", ref, project)
 	}
 	if err != nil {
 		return nil, 0, err
+	}
+	size, err := r.PlaintextSize(br.Size())
+	if err != nil {
+		return nil, 0, errs.Wrap(errs.Forbidden, err, "artifact %s is damaged (%d bytes is no encrypted length)", ref, br.Size())
 	}
 	// Authenticate the first segment now, so that a ciphertext moved from
 	// another ref or project fails here, before a caller answers 200.

@@ -1,7 +1,6 @@
 package objects
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -118,19 +117,42 @@ func (s *Store) write(ctx context.Context, key string, fill func(w io.Writer) er
 	if err != nil {
 		return err
 	}
-	// The encrypting writers write one 4 KiB segment at a time: buffered,
-	// the bucket (a file, a network upload) sees large writes instead.
-	bw := bufio.NewWriterSize(w, 1<<20)
-	err = fill(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	// No buffer: the encrypting writers write a segment (or 256 KiB of
+	// small ones) at a time, and JSON goes in one write.
+	err = fill(&pieceWriter{w: w})
 	if err != nil {
 		abandon()
 		_ = w.Close()
 		return err
 	}
 	return w.Close()
+}
+
+// maxPiece bounds the writes a bucket sees. A file written a MiB per
+// system call gets 1 MiB folios in the page cache, taken from the
+// high-order free blocks that a VM's balloon (free page reporting) has
+// handed back to the host: on the benchmark VM writing 1 GiB so took
+// 0.4-0.9 s against 0.25 s in writes of 512 KiB or less.
+const maxPiece = 512 << 10
+
+// pieceWriter cuts writes into pieces of at most maxPiece bytes.
+type pieceWriter struct{ w io.Writer }
+
+func (p *pieceWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		piece := b[:min(len(b), maxPiece)]
+		k, err := p.w.Write(piece)
+		n += k
+		if err == nil && k < len(piece) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
 }
 
 // randomName names a temporary object uniquely.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/koya-dev/koya/client"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/datalake"
+	"github.com/koya-dev/koya/internal/pipecopy"
 	"github.com/koya-dev/koya/internal/store"
 )
 
@@ -144,14 +144,9 @@ func (d *dataAPI) getFile(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	w.WriteHeader(status)
-	// Decryption hands out one 4 KiB segment per read: buffered, the
-	// connection sees large writes rather than a write per segment.
-	bw := bufio.NewWriterSize(w, 256<<10)
-	_, err = io.Copy(bw, io.LimitReader(rd, n))
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
+	// Reading and decrypting the next block overlaps with sending this
+	// one, and the connection sees writes of a block (512 KiB).
+	if _, err := pipecopy.Copy(w, io.LimitReader(rd, n), nil); err != nil {
 		d.s.log.WarnContext(ctx, "datalake download cut", "project", project, "channel", channel, "path", path, "err", err)
 	}
 	return nil
