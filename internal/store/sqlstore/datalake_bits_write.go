@@ -99,19 +99,8 @@ func (q *querier) updateBits(ctx context.Context, fid int64, kids map[string]int
 			put = append(put, k)
 		}
 	}
-	for _, part := range slices.Collect(slices.Chunk(put, q.chunkRows(4))) {
-		var b sqlBuf
-		b.WriteString(`INSERT INTO meta_bits (kid, term, chunk, bits) VALUES `)
-		for i, k := range part {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.add(placeholders(4), k.kid, []byte(k.term), chunk, encodeChunk(sets[k]))
-		}
-		b.WriteString(` ON CONFLICT (kid, term, chunk) DO UPDATE SET bits = excluded.bits`)
-		if _, err := q.execOnce(ctx, b.String(), b.args...); err != nil {
-			return q.s.wrap(err, "metadata bitmaps")
-		}
+	if err := q.putBits(ctx, chunk, put, sets); err != nil {
+		return err
 	}
 	for _, part := range slices.Collect(slices.Chunk(gone, q.chunkRows(2)-1)) {
 		var b sqlBuf
@@ -123,6 +112,26 @@ func (q *querier) updateBits(ctx context.Context, fid int64, kids map[string]int
 			b.add("(kid = ? AND term = ?)", k.kid, []byte(k.term))
 		}
 		b.WriteString(")")
+		if _, err := q.execOnce(ctx, b.String(), b.args...); err != nil {
+			return q.s.wrap(err, "metadata bitmaps")
+		}
+	}
+	return nil
+}
+
+// putBits writes the bitmaps keys of one chunk, as sets holds them,
+// over what is stored.
+func (q *querier) putBits(ctx context.Context, chunk int64, keys []bitKey, sets map[bitKey]bitset) error {
+	for _, part := range slices.Collect(slices.Chunk(keys, q.chunkRows(4))) {
+		var b sqlBuf
+		b.WriteString(`INSERT INTO meta_bits (kid, term, chunk, bits) VALUES `)
+		for i, k := range part {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.add(placeholders(4), k.kid, []byte(k.term), chunk, encodeChunk(sets[k]))
+		}
+		b.WriteString(` ON CONFLICT (kid, term, chunk) DO UPDATE SET bits = excluded.bits`)
 		if _, err := q.execOnce(ctx, b.String(), b.args...); err != nil {
 			return q.s.wrap(err, "metadata bitmaps")
 		}
@@ -281,18 +290,8 @@ func (q *querier) rebuildBits(ctx context.Context) error {
 		for k := range sets {
 			keys = append(keys, k)
 		}
-		for _, part := range slices.Collect(slices.Chunk(keys, q.chunkRows(4))) {
-			var b sqlBuf
-			b.WriteString(`INSERT INTO meta_bits (kid, term, chunk, bits) VALUES `)
-			for i, k := range part {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.add(placeholders(4), k.kid, []byte(k.term), c, encodeChunk(sets[k]))
-			}
-			if _, err := q.execOnce(ctx, b.String(), b.args...); err != nil {
-				return q.s.wrap(err, "metadata bitmaps")
-			}
+		if err := q.putBits(ctx, c, keys, sets); err != nil {
+			return err
 		}
 		if top > 15 {
 			slog.Info("rebuilding the datalake's metadata bitmaps", "chunk", c+1, "of", top+1)
