@@ -13,7 +13,7 @@ import (
 // ResumableOptions configure PutFileResumable.
 type ResumableOptions struct {
 	PutOptions
-	ChunkSize int64 // default 16 MiB
+	ChunkSize int64 // default 16 MiB; larger for files of more than 1,000 chunks (ChunkSizeFor)
 	// Resume is the id of an upload session of an earlier try (from
 	// OnSession): the upload goes on from the offset the server has. A
 	// session that is gone, or is of another file, is replaced by a new one.
@@ -29,6 +29,26 @@ type ResumableOptions struct {
 // DefaultChunkSize is the chunk size of PutFileResumable.
 const DefaultChunkSize = 16 << 20
 
+// maxChunks is how many chunks ChunkSizeFor cuts a file into at most:
+// the server keeps a session's list of parts and writes it again with
+// every chunk (and refuses more than 10,000).
+const maxChunks = 1000
+
+// ChunkSizeFor is the chunk size of a resumable upload of size bytes:
+// want (DefaultChunkSize if <= 0), or, for a file that would take more
+// than maxChunks chunks, the whole MiBs that make it maxChunks or fewer
+// (16 MiB up to 16,000 MiB; 1,049 MiB for a 1 TiB file).
+func ChunkSizeFor(size, want int64) int64 {
+	if want <= 0 {
+		want = DefaultChunkSize
+	}
+	if size <= want*maxChunks {
+		return want
+	}
+	per := (size + maxChunks - 1) / maxChunks
+	return (per + 1<<20 - 1) &^ (1<<20 - 1)
+}
+
 // PutFileResumable uploads size bytes of src as the file path of channel
 // in chunks, through an upload session: a chunk that fails is sent again
 // from the offset the server reports, and a later call with o.Resume
@@ -36,9 +56,7 @@ const DefaultChunkSize = 16 << 20
 // sent from the page cache with sendfile(2), and its progress reported
 // chunk by chunk.
 func (c *Client) PutFileResumable(ctx context.Context, project, channel, path string, src io.ReaderAt, size int64, o ResumableOptions) (DataFile, error) {
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = DefaultChunkSize
-	}
+	o.ChunkSize = ChunkSizeFor(size, o.ChunkSize)
 	if o.Retries <= 0 {
 		o.Retries = 3
 	}

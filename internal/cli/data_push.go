@@ -59,7 +59,7 @@ where it stopped.`
 	f.StringVar(&o.sidecar, "sidecar", ".json", "suffix of sidecar metadata files ('' for none)")
 	f.IntVarP(&o.jobs, "jobs", "j", 4, "files uploaded at once")
 	f.Int64Var(&o.bigAbove, "resumable-above", 64<<20, "bytes above which a file goes up in resumable chunks")
-	f.Int64Var(&o.chunk, "chunk-size", client.DefaultChunkSize, "bytes per chunk of a resumable upload")
+	f.Int64Var(&o.chunk, "chunk-size", client.DefaultChunkSize, "bytes per chunk of a resumable upload (larger for a file of more than 1,000 chunks)")
 	return cmd
 }
 

@@ -23,6 +23,8 @@ type Lake struct {
 	objects *objects.Store
 	clock   func() time.Time
 	ttl     time.Duration
+	// maxParts bounds the chunks of an upload session (MaxParts).
+	maxParts int
 
 	mu      sync.Mutex
 	writing map[string]bool // upload sessions with a chunk being written
@@ -33,7 +35,7 @@ func New(st store.Store, objs *objects.Store, clock func() time.Time) *Lake {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Lake{store: st, objects: objs, clock: clock, ttl: SessionTTL, writing: map[string]bool{}}
+	return &Lake{store: st, objects: objs, clock: clock, ttl: SessionTTL, maxParts: MaxParts, writing: map[string]bool{}}
 }
 
 // SetSessionTTL changes how long sessions live (tests).

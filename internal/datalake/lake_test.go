@@ -170,3 +170,31 @@ func TestDataMergePatch(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadMaxParts: a session refuses a chunk past its most parts, with
+// what to do, and keeps what it had.
+func TestUploadMaxParts(t *testing.T) {
+	l, objs, _ := newLake(t)
+	l.maxParts = 2
+	ctx := context.Background()
+	s, err := l.CreateUpload(ctx, Upload{Project: "p", Channel: "raw", Path: "many.bin"}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, part := range []string{"one", "two"} {
+		if _, err := l.WriteChunk(ctx, "p", s.ID, int64(3*i), strings.NewReader(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = l.WriteChunk(ctx, "p", s.ID, 6, strings.NewReader("three"))
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "larger chunks") {
+		t.Fatalf("a third chunk: %v", err)
+	}
+	got, err := l.GetUpload(ctx, "p", s.ID)
+	if err != nil || got.Offset != 6 || len(got.Parts) != 2 {
+		t.Fatalf("after the refusal: %+v, %v", got, err)
+	}
+	if n := len(keysOf(t, objs)); n != 3 {
+		t.Fatalf("objects %v, want the state and two parts", keysOf(t, objs))
+	}
+}

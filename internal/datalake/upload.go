@@ -112,6 +112,13 @@ func (l *Lake) lock(id string) (func(), error) {
 	}, nil
 }
 
+// MaxParts is the most chunks one upload session takes (S3's multipart
+// limit too): a session's state lists its parts and is written again
+// with every chunk, so a file of many small chunks would cost writes
+// growing with the square of its size. A client sizes its chunks to the
+// file (client.ChunkSizeFor) and never meets it.
+const MaxParts = 10000
+
 // OffsetConflict is the message prefix of a chunk at the wrong offset.
 const OffsetConflict = "upload offset is "
 
@@ -133,6 +140,10 @@ func (l *Lake) WriteChunk(ctx context.Context, project, id string, offset int64,
 	}
 	if s.Manifest != "" {
 		return s, errs.At(errs.Conflict, "upload", "upload session %s is completing", id)
+	}
+	if len(s.Parts) >= l.maxParts {
+		return s, errs.At(errs.Invalid, "chunk", "upload session %s has %d chunks, the most one may have: upload the file again in larger chunks (%d bytes so far)",
+			id, len(s.Parts), s.Offset)
 	}
 	if s.Total >= 0 {
 		r = &limitErr{r: r, left: s.Total - s.Offset, total: s.Total}
