@@ -27,6 +27,7 @@ func testDatalake(t *testing.T, s store.Store) {
 		{"QueryPages", testDatalakePages},
 		{"Count", testDatalakeCount},
 		{"QueryAfterChanges", testDatalakeQueryAfterChanges},
+		{"QueryRandom", testDatalakeRandom},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			drainDataEvents(t, s)

@@ -424,63 +424,69 @@ func testDatalakeCount(t *testing.T, s store.Store) {
 		must(t, err)
 		for _, by := range []string{"", "label", "tags", "content_type", "camera.model", "ok", "width", "camera.iso", "size", "meta.size"} {
 			for _, ch := range []string{"", "c2"} {
-				want := map[string]int64{}
-				for _, f := range files {
-					fl := fieldsOf(t, f)
-					if ch != "" && f.Channel != ch || !query.Match(e, fl) {
-						continue
-					}
-					switch by {
-					case "":
-						want["<nil>"]++
-					case "content_type":
-						want[groupKey(f.ContentType)]++
-					case "size":
-						want[groupKey(float64(f.Size))]++
-					default:
-						// A file counts once in the group of each value
-						// it holds, and with no value in the nil group.
-						key := strings.TrimPrefix(by, "meta.")
-						groups := map[string]bool{}
-						for _, kv := range query.Flatten(fl.Meta) {
-							if kv.Key != key {
-								continue
-							}
-							switch kv.Kind {
-							case query.Null:
-								groups["<nil>"] = true
-							case query.Bool:
-								groups[groupKey(kv.Bool)] = true
-							case query.Number:
-								groups[groupKey(kv.Num)] = true
-							default:
-								groups[groupKey(kv.Str)] = true
-							}
-						}
-						if len(groups) == 0 {
-							groups["<nil>"] = true
-						}
-						for g := range groups {
-							want[g]++
-						}
-					}
-				}
-				groups, err := s.CountFiles(ctx, store.FileQuery{Project: "lake", Channel: ch, Where: e}, by)
-				must(t, err)
-				got := map[string]int64{}
-				for i, g := range groups {
-					if i > 0 && g.Count > groups[i-1].Count {
-						t.Fatalf("CountFiles(%s, by %q): not largest first: %+v", where, by, groups)
-					}
-					got[groupKey(g.Value)] += g.Count
-				}
-				if by == "" && len(want) == 0 {
-					want["<nil>"] = 0
-				}
-				same(t, fmt.Sprintf("CountFiles(where %q, by %q, channel %q)", where, by, ch), got, want)
+				checkCount(t, s, files, "lake", ch, where, e, by)
 			}
 		}
 	}
+}
+
+// checkCount compares CountFiles with counting the files Match accepts:
+// a file counts once in the group of each value it holds, and with no
+// value in the nil group.
+func checkCount(t *testing.T, s store.Store, files []store.File, project, ch, where string, e query.Expr, by string) {
+	t.Helper()
+	want := map[string]int64{}
+	for _, f := range files {
+		fl := fieldsOf(t, f)
+		if ch != "" && f.Channel != ch || !query.Match(e, fl) {
+			continue
+		}
+		switch by {
+		case "":
+			want["<nil>"]++
+		case "content_type":
+			want[groupKey(f.ContentType)]++
+		case "size":
+			want[groupKey(float64(f.Size))]++
+		default:
+			key := strings.TrimPrefix(by, "meta.")
+			groups := map[string]bool{}
+			for _, kv := range query.Flatten(fl.Meta) {
+				if kv.Key != key {
+					continue
+				}
+				switch kv.Kind {
+				case query.Null:
+					groups["<nil>"] = true
+				case query.Bool:
+					groups[groupKey(kv.Bool)] = true
+				case query.Number:
+					groups[groupKey(kv.Num)] = true
+				default:
+					groups[groupKey(kv.Str)] = true
+				}
+			}
+			if len(groups) == 0 {
+				groups["<nil>"] = true
+			}
+			for g := range groups {
+				want[g]++
+			}
+		}
+	}
+	groups, err := s.CountFiles(ctx, store.FileQuery{Project: project, Channel: ch, Where: e}, by)
+	must(t, err)
+	got := map[string]int64{}
+	for i, g := range groups {
+		if i > 0 && g.Count > groups[i-1].Count {
+			t.Fatalf("CountFiles(%s, by %q): not largest first: %+v", where, by, groups)
+		}
+		got[groupKey(g.Value)] += g.Count
+	}
+	if by == "" && len(want) == 0 {
+		want["<nil>"] = 0
+	}
+	same(t, fmt.Sprintf("CountFiles(where %q, by %q, channel %q)", where, by, ch), got, want)
 }
 
 func groupKey(v any) string {
