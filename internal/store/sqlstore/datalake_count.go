@@ -53,7 +53,7 @@ func (q *querier) countFiles(ctx context.Context, fq store.FileQuery, by string)
 		return groups, err
 	}
 	if fq.Where != nil {
-		if _, err := w.pickDriver(fq.Where, 0, 0, q.estimate(ctx, w)); err != nil {
+		if err := w.pickDriver(fq.Where, 0, 0, q.estimate(ctx, w)); err != nil {
 			return nil, err
 		}
 	}

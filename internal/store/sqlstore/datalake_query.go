@@ -120,7 +120,7 @@ func (q *querier) findFiles(ctx context.Context, fq store.FileQuery) (store.File
 		if err != nil {
 			return store.FilePage{}, err
 		}
-		if _, err = w.pickDriver(fq.Where, files, limit, q.estimate(ctx, w)); err != nil {
+		if err = w.pickDriver(fq.Where, files, limit, q.estimate(ctx, w)); err != nil {
 			return store.FilePage{}, err
 		}
 	}

@@ -162,13 +162,6 @@ const driverCap = 10000
 // known is assumed to keep.
 const rangeSelectivity = 0.3
 
-// driverPlan is what pickDriver found: the driver's estimated rows, and
-// the share of files the whole conjunction is estimated to keep.
-type driverPlan struct {
-	rows  int64
-	share float64
-}
-
 // indexable: a metadata predicate that reads one index range.
 func indexable(c *query.Compare) bool {
 	if c.Field.Builtin {
@@ -187,9 +180,14 @@ func indexable(c *query.Compare) bool {
 // probing every predicate, when the estimated matches make a page
 // cheaper to find so. The share of matching files is estimated from the
 // counts (predicates assumed independent), rangeSelectivity for the
-// others.
-func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est func(c *query.Compare) (int64, error)) (driverPlan, error) {
-	p := driverPlan{rows: -1, share: 1}
+// others. It sets w.driver (nil: none).
+func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est func(c *query.Compare) (int64, error)) error {
+	// p: the driver's estimated rows, and the share of files the whole
+	// conjunction is estimated to keep.
+	p := struct {
+		rows  int64
+		share float64
+	}{rows: -1, share: 1}
 	files = max(files, 1)
 	var bestScore int64
 	var walk func(e query.Expr) error
@@ -234,12 +232,12 @@ func (w *whereCompiler) pickDriver(e query.Expr, files int64, limit int, est fun
 		return nil
 	}
 	if err := walk(e); err != nil {
-		return p, err
+		return err
 	}
 	if limit > 0 && w.driver != nil && float64(limit) < p.share*float64(p.rows) {
 		w.driver = nil // scanning in order finds a page before the set is read
 	}
-	return p, nil
+	return nil
 }
 
 // cidCond is "= ?" or "IN (...)" for the channels a query reads.
