@@ -58,8 +58,9 @@ type DataObject struct {
 }
 
 // PutData streams r, encrypted, to a new datalake object of project and
-// returns it. A read error of r is returned as is (so that callers can
-// tell a client's fault, e.g. http.MaxBytesError); on any error nothing is
+// returns it, on disk in a file:// bucket (fsynced: the file's row may
+// commit). A read error of r is returned as is (so that callers can tell
+// a client's fault, e.g. http.MaxBytesError); on any error nothing is
 // stored.
 func (s *Store) PutData(ctx context.Context, project string, r io.Reader) (DataObject, error) {
 	key := NewDataKey(project)
@@ -73,7 +74,7 @@ func (s *Store) PutData(ctx context.Context, project string, r io.Reader) (DataO
 
 // PutDataPart streams r, encrypted, to the datalake object key of project,
 // writing the plaintext to h as well (a running hash over several parts),
-// and returns the number of bytes. On error nothing is stored under key;
+// and returns the number of bytes, the object on disk as PutData's. On error nothing is stored under key;
 // r's own errors are returned as is.
 func (s *Store) PutDataPart(ctx context.Context, project, key string, r io.Reader, h hash.Hash) (int64, error) {
 	if err := checkDataKey(project, key); err != nil {
@@ -81,7 +82,9 @@ func (s *Store) PutDataPart(ctx context.Context, project, key string, r io.Reade
 	}
 	src := &readErrs{r: r}
 	var n int64
-	err := s.write(ctx, key, func(w io.Writer) error {
+	// Durable: an upload session tells its client the chunk is stored,
+	// and a file's row commits, once this returns.
+	err := s.writeDurable(ctx, key, func(w io.Writer) error {
 		ew, err := s.keys.NewEncryptingWriter(ctx, project, DataKind, key, w)
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"gocloud.dev/blob"
@@ -108,11 +110,32 @@ func (s *Store) reseal(ctx context.Context, project, from, to string) error {
 // before Close), so a reader never sees a partial object. Errors are
 // returned unwrapped.
 func (s *Store) write(ctx context.Context, key string, fill func(w io.Writer) error) error {
+	return s.writeObject(ctx, key, false, fill)
+}
+
+// writeDurable is write, and in a file:// bucket the object is on disk
+// (its data and its name, fsynced) when it returns: for what a client is
+// told is stored and acts on, an upload session's chunks. Other objects
+// are only in the page cache until the kernel writes them back, like the
+// SQLite database's last transactions; an S3-compatible store makes its
+// own promise.
+func (s *Store) writeDurable(ctx context.Context, key string, fill func(w io.Writer) error) error {
+	return s.writeObject(ctx, key, true, fill)
+}
+
+func (s *Store) writeObject(ctx context.Context, key string, durable bool, fill func(w io.Writer) error) error {
 	wctx, abandon := context.WithCancel(ctx)
 	defer abandon()
+	var file *os.File // a file:// bucket's temporary file, when durable
 	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
 		ContentType:                 "application/octet-stream",
 		DisableContentTypeDetection: true,
+		BeforeWrite: func(as func(any) bool) error {
+			if durable && !as(&file) {
+				file = nil
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return err
@@ -120,12 +143,32 @@ func (s *Store) write(ctx context.Context, key string, fill func(w io.Writer) er
 	// No buffer: the encrypting writers write a segment (or 256 KiB of
 	// small ones) at a time, and JSON goes in one write.
 	err = fill(&pieceWriter{w: w})
+	if err == nil && file != nil {
+		err = file.Sync()
+	}
 	if err != nil {
 		abandon()
 		_ = w.Close()
 		return err
 	}
-	return w.Close()
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if file != nil {
+		// The rename that made the object: the temporary file is next
+		// to it, so its directory is the object's.
+		return syncDir(filepath.Dir(file.Name()))
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // maxPiece bounds the writes a bucket sees. A file written a MiB per
