@@ -175,3 +175,25 @@ func TestOpenNeedsKeyring(t *testing.T) {
 		t.Fatalf("Open without a keyring = %v, want invalid", err)
 	}
 }
+
+// TestDataObjectsDurable: a datalake object in a file:// bucket is fsynced
+// (its file and directory) before PutData returns; in memory there is
+// nothing to sync.
+func TestDataObjectsDurable(t *testing.T) {
+	for _, tc := range []struct {
+		url   func(t *testing.T) string
+		syncs int64
+	}{
+		{func(t *testing.T) string { return "file://" + filepath.Join(t.TempDir(), "objects") }, 1},
+		{func(t *testing.T) string { return "mem://" }, 0},
+	} {
+		s := open(t, tc.url(t))
+		before := durableWrites.Load()
+		if _, err := s.PutData(context.Background(), "p", strings.NewReader("chunk")); err != nil {
+			t.Fatal(err)
+		}
+		if got := durableWrites.Load() - before; got != tc.syncs {
+			t.Fatalf("%s: %d objects synced, want %d", tc.url(t), got, tc.syncs)
+		}
+	}
+}

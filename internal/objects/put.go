@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	v1 "github.com/koya-dev/koya/api/v1"
 	"gocloud.dev/blob"
@@ -157,10 +158,16 @@ func (s *Store) writeObject(ctx context.Context, key string, durable bool, fill 
 	if file != nil {
 		// The rename that made the object: the temporary file is next
 		// to it, so its directory is the object's.
-		return syncDir(filepath.Dir(file.Name()))
+		if err := syncDir(filepath.Dir(file.Name())); err != nil {
+			return err
+		}
+		durableWrites.Add(1)
 	}
 	return nil
 }
+
+// durableWrites counts the objects writeDurable fsynced (tests).
+var durableWrites atomic.Int64
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
