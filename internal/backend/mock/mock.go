@@ -176,6 +176,21 @@ type output struct {
 	value json.RawMessage
 }
 
+// Script is what a command of the script language asks for: how long it
+// runs and how it exits. The Kubernetes backend reads the same language
+// under kwok, where no container runs (kubernetes.kwokAnnotations).
+type Script struct {
+	Sleep time.Duration
+	Exit  v1.Exit
+}
+
+// ParseScript reads cmd in the script language (see the package doc);
+// outputs are checked and left out.
+func ParseScript(cmd []string) (Script, error) {
+	s, err := parse(cmd)
+	return Script{Sleep: s.sleep, Exit: s.exit}, err
+}
+
 func parse(cmd []string) (script, error) {
 	var s script
 	if len(cmd) == 0 {
