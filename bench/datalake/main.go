@@ -27,6 +27,7 @@ import (
 	"github.com/koya-dev/koya/internal/store"
 	"github.com/koya-dev/koya/internal/store/postgres"
 	"github.com/koya-dev/koya/internal/store/sqlite"
+	"github.com/koya-dev/koya/internal/store/storetest"
 )
 
 type dber interface{ DB() *sql.DB }
@@ -203,33 +204,9 @@ var shapes = []shape{
 		args: func(r *rand.Rand) []any { return nil }},
 }
 
-// label is skewed: a few labels are common, most are rare.
+// label is skewed as storetest.LakeMeta's: a few labels are common,
+// most are rare.
 func label(r *rand.Rand) string { return fmt.Sprintf("l%d", int(50*r.Float64()*r.Float64())) }
-
-// meta is file i's metadata: 5-10 keys, some nested, an array, a time,
-// and 0-3 of 200 rare keys (the free growth a schema never sees).
-func meta(r *rand.Rand, i int) map[string]any {
-	m := map[string]any{
-		"label":   label(r),
-		"width":   100 + r.IntN(3900),
-		"height":  100 + r.IntN(3900),
-		"tags":    []any{fmt.Sprintf("t%d", r.IntN(30)), fmt.Sprintf("t%d", r.IntN(30))},
-		"shot_at": time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.IntN(365*24*60)) * time.Minute).Format(time.RFC3339),
-	}
-	if r.IntN(2) == 0 {
-		m["camera"] = map[string]any{"model": fmt.Sprintf("m%d", r.IntN(20))}
-	}
-	if r.IntN(3) > 0 {
-		m["ok"] = r.IntN(2) == 0
-	}
-	if r.IntN(2) == 0 {
-		m["score"] = r.Float64()
-	}
-	for range r.IntN(4) {
-		m[fmt.Sprintf("x%d", r.IntN(200))] = r.IntN(10)
-	}
-	return m
-}
 
 func load(ctx context.Context, s store.Store, db *sql.DB, pg bool, n int) error {
 	if _, err := s.PutChannel(ctx, store.Channel{Project: "bench", Name: "c"}); err != nil {
@@ -255,7 +232,7 @@ func load(ctx context.Context, s store.Store, db *sql.DB, pg bool, n int) error 
 		var frows, mrows []string
 		var ids []int64
 		for i := lo; i < hi; i++ {
-			m := meta(r, i)
+			m := storetest.LakeMeta(r)
 			raw, _ := json.Marshal(m)
 			fid := int64(i + 1)
 			ids = append(ids, fid)
