@@ -247,14 +247,20 @@ func (d *Driver) tell(id string) {
 	}
 }
 
+// attemptPod is obj as a pod of an attempt, and the attempt's id ("":
+// not one).
+func attemptPod(obj any) (*corev1.Pod, string) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, ""
+	}
+	return p, p.Annotations[AnnotationAttempt]
+}
+
 // observe follows a pod's adds and updates: it arms the deadline of a
 // running pod and tells the engine when one terminates.
 func (d *Driver) observe(old, obj any) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	id := p.Annotations[AnnotationAttempt]
+	p, id := attemptPod(obj)
 	if id == "" {
 		return
 	}
@@ -276,11 +282,7 @@ func (d *Driver) deleted(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	id := p.Annotations[AnnotationAttempt]
+	p, id := attemptPod(obj)
 	if id == "" {
 		return
 	}
