@@ -16,9 +16,11 @@
 # pages take 0.3 s: every step writes into the pages its own deletion just
 # freed, and one round is not a measurement.
 #
-# The push goes through the CLI as a user would: above 64 MiB, in 16 MiB
-# resumable chunks. RESUMABLE_ABOVE=<bytes> changes that threshold (a large
-# value sends one streaming PUT). PROFILE=<dir> writes CPU profiles of the
+# The push goes through the CLI as a user would: above 64 MiB, through a
+# resumable upload session, the file in one request that the server stores
+# in 64 MiB parts. RESUMABLE_ABOVE=<bytes> changes that threshold (a large
+# value sends one streaming PUT). cp_stored is a cp (cat) of the pushed
+# object's parts, whose source comes off the disk as the pull's does. PROFILE=<dir> writes CPU profiles of the
 # server (server.prof) and of the last round's push (push.prof) and pull
 # (pull.prof) there, for `go tool pprof`.
 set -euo pipefail
@@ -67,6 +69,17 @@ for round in $(seq 0 "$ROUNDS"); do
 	sync
 	t3=$(now)
 
+	# cp of the stored bytes, as they lie on disk after the push (its
+	# parts, written with direct I/O, so not in the page cache): what a
+	# copy costs when its source must come off the disk, as the pull's
+	# does. Reported beside, not in, the ratios.
+	rm -f "$work/cold.bin"; sync
+	t6=$(now)
+	find "$work/data" -path '*/datalake/uploads/*/*' -type f -size +1M -print0 | sort -z | xargs -0 cat >"$work/cold.bin"
+	sync
+	t7=$(now)
+	rm -f "$work/cold.bin"
+
 	rm -f "$work/out.bin"; sync
 	t4=$(now)
 	# shellcheck disable=SC2046
@@ -74,7 +87,7 @@ for round in $(seq 0 "$ROUNDS"); do
 	sync
 	t5=$(now)
 	cmp -s "$work/in.bin" "$work/out.bin" || { echo "pulled bytes differ" >&2; exit 1; }
-	if [ "$round" -gt 0 ]; then times+=("$t0 $t1 $t2 $t3 $t4 $t5"); fi
+	if [ "$round" -gt 0 ]; then times+=("$t0 $t1 $t2 $t3 $t4 $t5 $t6 $t7"); fi
 done
 
 python3 - "$SIZE_MIB" "${times[@]}" <<'PY'
@@ -82,12 +95,13 @@ import statistics, sys
 mib = int(sys.argv[1])
 rounds = [list(map(float, r.split())) for r in sys.argv[2:]]
 rate = lambda s: mib / s
-cps, pushes, pulls = [], [], []
-for i, (t0, t1, t2, t3, t4, t5) in enumerate(rounds, 1):
-    cp, push, pull = t1 - t0, t3 - t2, t5 - t4
-    cps.append(cp); pushes.append(push); pulls.append(pull)
-    print(f"round {i}: cp={cp:.2f}s push={push:.2f}s pull={pull:.2f}s")
-cp, push, pull = (statistics.median(x) for x in (cps, pushes, pulls))
+cps, pushes, pulls, colds = [], [], [], []
+for i, (t0, t1, t2, t3, t4, t5, t6, t7) in enumerate(rounds, 1):
+    cp, push, pull, cold = t1 - t0, t3 - t2, t5 - t4, t7 - t6
+    cps.append(cp); pushes.append(push); pulls.append(pull); colds.append(cold)
+    print(f"round {i}: cp={cp:.2f}s push={push:.2f}s pull={pull:.2f}s cp_stored={cold:.2f}s")
+cp, push, pull, cold = (statistics.median(x) for x in (cps, pushes, pulls, colds))
 print(f"size={mib}MiB median of {len(rounds)}: push={push:.2f}s ({rate(push):.0f} MiB/s) pull={pull:.2f}s ({rate(pull):.0f} MiB/s) "
-      f"cp={cp:.2f}s ({rate(cp):.0f} MiB/s) ratio_push={cp / push:.2f} ratio_pull={cp / pull:.2f}")
+      f"cp={cp:.2f}s ({rate(cp):.0f} MiB/s) ratio_push={cp / push:.2f} ratio_pull={cp / pull:.2f} "
+      f"cp_stored={cold:.2f}s (pull vs it: {cold / pull:.2f})")
 PY

@@ -13,7 +13,13 @@ import (
 // ResumableOptions configure PutFileResumable.
 type ResumableOptions struct {
 	PutOptions
-	ChunkSize int64 // default 16 MiB; larger for files of more than 1,000 chunks (ChunkSizeFor)
+	// ChunkSize is the most bytes one request sends. 0 (the default)
+	// sends the whole rest of the file in one request, as GCS's and tus's
+	// resumable uploads do: the server stores it in parts (64 MiB) as it
+	// arrives, and a cut request resumes after the last whole part. Set
+	// it under a proxy that limits request bodies; a file of more than
+	// 1,000 chunks gets larger ones (ChunkSizeFor).
+	ChunkSize int64
 	// Resume is the id of an upload session of an earlier try (from
 	// OnSession): the upload goes on from the offset the server has. A
 	// session that is gone, or is of another file, is replaced by a new one.
@@ -26,7 +32,7 @@ type ResumableOptions struct {
 	Retries int
 }
 
-// DefaultChunkSize is the chunk size of PutFileResumable.
+// DefaultChunkSize is ChunkSizeFor's chunk size when none is asked.
 const DefaultChunkSize = 16 << 20
 
 // maxChunks is how many chunks ChunkSizeFor cuts a file into at most:
@@ -50,13 +56,17 @@ func ChunkSizeFor(size, want int64) int64 {
 }
 
 // PutFileResumable uploads size bytes of src as the file path of channel
-// in chunks, through an upload session: a chunk that fails is sent again
-// from the offset the server reports, and a later call with o.Resume
-// continues where an earlier one stopped. A local file (an *os.File) is
-// sent from the page cache with sendfile(2), and its progress reported
-// chunk by chunk.
+// through an upload session, in one request or in chunks of o.ChunkSize:
+// a request that fails is sent again from the offset the server reports,
+// and a later call with o.Resume continues where an earlier one stopped.
+// A local file (an *os.File) is sent from the page cache with
+// sendfile(2), its progress read from the descriptor's offset.
 func (c *Client) PutFileResumable(ctx context.Context, project, channel, path string, src io.ReaderAt, size int64, o ResumableOptions) (DataFile, error) {
-	o.ChunkSize = ChunkSizeFor(size, o.ChunkSize)
+	if o.ChunkSize > 0 {
+		o.ChunkSize = ChunkSizeFor(size, o.ChunkSize)
+	} else {
+		o.ChunkSize = max(size, 1)
+	}
 	if o.Retries <= 0 {
 		o.Retries = 3
 	}
@@ -95,7 +105,9 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 		var got UploadSession
 		var err error
 		if fc := openChunk(src, off, n); fc != nil {
+			stop := fc.watch(off, 100*time.Millisecond, func(k int64) { sent += k; report(k) })
 			got, err = c.writeChunk(ctx, project, s.ID, off, fc, n)
+			stop()
 			_ = fc.Close() // the transport has closed it, unless the request never started
 		} else {
 			body := progressReader(io.NewSectionReader(src, off, n), func(k int64) { sent += k; report(k) })
@@ -181,6 +193,36 @@ func (c *fileChunk) Read(p []byte) (int, error) {
 }
 
 func (c *fileChunk) Close() error { return c.f.Close() }
+
+// watch reports, every period until stop is called, how far the chunk
+// that starts at off has been read (sendfile moves the descriptor's
+// offset as it sends): progress for a chunk this process never copies.
+// fn runs on the watching goroutine, never after stop returns.
+func (c *fileChunk) watch(off int64, period time.Duration, fn func(int64)) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		seen := off
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			pos, err := c.f.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return // closed by the transport: the request is over
+			}
+			if pos = min(pos, c.end); pos > seen {
+				fn(pos - seen)
+				seen = pos
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
 
 // SyscallConn lets net/http's sendfile reach the descriptor.
 func (c *fileChunk) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }

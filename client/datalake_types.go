@@ -77,6 +77,11 @@ type UploadSession struct {
 // MetaHeader carries a file's metadata (JSON) with its upload.
 const MetaHeader = "Koya-Meta"
 
+// CRC32CHeader carries, with a file's content, the CRC-32C of the whole
+// content (8 hex digits) when the server has it: what a download is
+// checked with (DataDownload.Check).
+const CRC32CHeader = "Koya-Crc32c"
+
 // OffsetHeader is the offset of an upload chunk (PATCH), and of the
 // session after it (in answers, including 409 on a wrong offset).
 const OffsetHeader = "Upload-Offset"

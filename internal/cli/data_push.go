@@ -48,9 +48,9 @@ Metadata comes from --meta or --meta-file (for every file) merged with a
 sidecar: img001.jpg.json next to img001.jpg holds that file's metadata and
 is not uploaded itself (--sidecar '' turns this off).
 
-Directories go up -j files at a time. Files above --resumable-above go up in
-chunks through an upload session: if a push is cut, running it again resumes
-where it stopped.`
+Directories go up -j files at a time. Files above --resumable-above go up
+through an upload session, which the server stores in parts as they arrive:
+if a push is cut, running it again resumes after the last whole part.`
 	channelFlag(cmd, &o.channel, true)
 	f := cmd.Flags()
 	f.StringVar(&o.prefix, "prefix", "", "path prefix in the channel (e.g. 2026/01/)")
@@ -59,7 +59,7 @@ where it stopped.`
 	f.StringVar(&o.sidecar, "sidecar", ".json", "suffix of sidecar metadata files ('' for none)")
 	f.IntVarP(&o.jobs, "jobs", "j", 4, "files uploaded at once")
 	f.Int64Var(&o.bigAbove, "resumable-above", 64<<20, "bytes above which a file goes up in resumable chunks")
-	f.Int64Var(&o.chunk, "chunk-size", client.DefaultChunkSize, "bytes per chunk of a resumable upload (larger for a file of more than 1,000 chunks)")
+	f.Int64Var(&o.chunk, "chunk-size", 0, "most bytes per request of a resumable upload (0: the whole file in one request, which the server stores in parts; set it under a proxy that limits request bodies)")
 	return cmd
 }
 

@@ -25,6 +25,8 @@ type Lake struct {
 	ttl     time.Duration
 	// maxParts bounds the chunks of an upload session (MaxParts).
 	maxParts int
+	// partBytes is the part size of an upload session (PartSize).
+	partBytes int64
 
 	mu      sync.Mutex
 	writing map[string]bool // upload sessions with a chunk being written
@@ -35,7 +37,7 @@ func New(st store.Store, objs *objects.Store, clock func() time.Time) *Lake {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Lake{store: st, objects: objs, clock: clock, ttl: SessionTTL, maxParts: MaxParts, writing: map[string]bool{}}
+	return &Lake{store: st, objects: objs, clock: clock, ttl: SessionTTL, maxParts: MaxParts, partBytes: PartSize, writing: map[string]bool{}}
 }
 
 // SetSessionTTL changes how long sessions live (tests).
@@ -97,7 +99,7 @@ func (l *Lake) Put(ctx context.Context, u Upload, r io.Reader) (store.File, *sto
 func (l *Lake) commit(ctx context.Context, u Upload, obj objects.DataObject) (store.File, *store.File, error) {
 	f, prev, err := l.store.PutFile(ctx, store.File{
 		Project: u.Project, Channel: u.Channel, Path: u.Path, ContentType: u.ContentType,
-		Size: obj.Size, Digest: obj.Digest, Ref: obj.Ref, Meta: u.Meta,
+		Size: obj.Size, Digest: obj.Digest, CRC32C: obj.CRC32C, Ref: obj.Ref, Meta: u.Meta,
 	})
 	if err != nil {
 		_ = l.objects.DeleteData(context.WithoutCancel(ctx), u.Project, obj.Ref)

@@ -2,11 +2,18 @@ package datalake
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	v1 "github.com/koya-dev/koya/api/v1"
@@ -172,23 +179,26 @@ func TestDataMergePatch(t *testing.T) {
 }
 
 // TestUploadMaxParts: a session refuses a chunk past its most parts, with
-// what to do, and keeps what it had.
+// what to do, and keeps what it had; a chunk that ends exactly at the
+// last part is taken.
 func TestUploadMaxParts(t *testing.T) {
 	l, objs, _ := newLake(t)
-	l.maxParts = 2
+	l.maxParts, l.partBytes = 2, 3
 	ctx := context.Background()
 	s, err := l.CreateUpload(ctx, Upload{Project: "p", Channel: "raw", Path: "many.bin"}, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, part := range []string{"one", "two"} {
-		if _, err := l.WriteChunk(ctx, "p", s.ID, int64(3*i), strings.NewReader(part)); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := l.WriteChunk(ctx, "p", s.ID, 0, strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
+	// Ends at the boundary of the last part: no error.
+	if _, err := l.WriteChunk(ctx, "p", s.ID, 3, strings.NewReader("two")); err != nil {
+		t.Fatal(err)
 	}
 	_, err = l.WriteChunk(ctx, "p", s.ID, 6, strings.NewReader("three"))
-	if !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "larger chunks") {
-		t.Fatalf("a third chunk: %v", err)
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "announcing its size") {
+		t.Fatalf("a third part: %v", err)
 	}
 	got, err := l.GetUpload(ctx, "p", s.ID)
 	if err != nil || got.Offset != 6 || len(got.Parts) != 2 {
@@ -196,5 +206,84 @@ func TestUploadMaxParts(t *testing.T) {
 	}
 	if n := len(keysOf(t, objs)); n != 3 {
 		t.Fatalf("objects %v, want the state and two parts", keysOf(t, objs))
+	}
+	// A file of known size gets parts large enough for it.
+	l.maxParts, l.partBytes = 10, 1<<20
+	if got := l.partSize(Session{Total: 25 << 20}); got != 3<<20 {
+		t.Errorf("part size of 25 MiB in 10 parts: %d, want 3 MiB", got)
+	}
+	if got := l.partSize(Session{Total: -1}); got != 1<<20 {
+		t.Errorf("part size of an unknown size: %d, want 1 MiB", got)
+	}
+}
+
+// TestUploadLargeChunk: a chunk larger than a part is stored as parts; a
+// chunk cut in the middle keeps the whole parts before the cut, and the
+// rest resent from the session's offset makes the whole file.
+func TestUploadLargeChunk(t *testing.T) {
+	l, objs, _ := newLake(t)
+	l.partBytes = 4
+	ctx := context.Background()
+	content := "0123456789abcdefghij"
+	s, err := l.CreateUpload(ctx, Upload{Project: "p", Channel: "raw", Path: "large.bin"}, int64(len(content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 bytes in one chunk: parts of 4, 4 and 2 bytes.
+	got, err := l.WriteChunk(ctx, "p", s.ID, 0, strings.NewReader(content[:10]))
+	if err != nil || got.Offset != 10 || len(got.Parts) != 3 || got.Parts[2].Size != 2 {
+		t.Fatalf("10 bytes: %+v, %v", got, err)
+	}
+	// 7 more bytes, cut: the whole part (4 bytes) stays, the 3 after it do not.
+	cut := io.MultiReader(strings.NewReader(content[10:17]), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if _, err := l.WriteChunk(ctx, "p", s.ID, 10, cut); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut chunk: %v", err)
+	}
+	got, err = l.GetUpload(ctx, "p", s.ID)
+	if err != nil || got.Offset != 14 || len(got.Parts) != 4 {
+		t.Fatalf("after the cut: %+v, %v", got, err)
+	}
+	if n := len(keysOf(t, objs)); n != 5 {
+		t.Fatalf("objects %v, want the state and four parts", keysOf(t, objs))
+	}
+	if _, err := l.WriteChunk(ctx, "p", s.ID, 14, strings.NewReader(content[14:])); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := l.CompleteUpload(ctx, "p", s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(content))
+	crc := fmt.Sprintf("%08x", crc32.Checksum([]byte(content), crc32.MakeTable(crc32.Castagnoli)))
+	if f.Size != int64(len(content)) || f.Digest != "sha256:"+hex.EncodeToString(sum[:]) || f.CRC32C != crc {
+		t.Fatalf("file: %+v, want CRC32C %s", f, crc)
+	}
+	// One PUT keeps the same sums.
+	g, _, err := l.Put(ctx, Upload{Project: "p", Channel: "raw", Path: "put.bin"}, strings.NewReader(content))
+	if err != nil || g.Digest != f.Digest || g.CRC32C != crc {
+		t.Fatalf("put: %+v, %v", g, err)
+	}
+	// A session begun before koya kept CRCs gives a file without one.
+	old, err := l.CreateUpload(ctx, Upload{Project: "p", Channel: "raw", Path: "old.bin"}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.CRC32C = nil
+	if err := l.save(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WriteChunk(ctx, "p", old.ID, 0, strings.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, err := l.CompleteUpload(ctx, "p", old.ID); err != nil || h.Digest != f.Digest || h.CRC32C != "" {
+		t.Fatalf("old session: %+v, %v", h, err)
+	}
+	rd, err := objs.OpenData(ctx, "p", f.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if b, err := io.ReadAll(rd); err != nil || string(b) != content {
+		t.Fatalf("content %q, %v", b, err)
 	}
 }

@@ -1,13 +1,17 @@
 package datalake
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,13 +22,15 @@ import (
 
 // An upload session stores a file in chunks (tus-like). Its state is a
 // small encrypted JSON in the object store,
-// projects/<p>/datalake/uploads/<id>.json; each accepted chunk is an
-// encrypted part object, projects/<p>/datalake/uploads/<id>/<offset>, and
-// the state keeps the running SHA-256 (crypto/sha256's state, marshalled)
-// so that completing reads nothing back: it writes a manifest of the parts
-// (the file's Ref) and the file's row. A chunk must start at the
-// session's offset (else errs.Conflict, whose message carries the offset);
-// a chunk cut short stores nothing, so the client resends it whole.
+// projects/<p>/datalake/uploads/<id>.json; a chunk is stored as encrypted
+// part objects of at most PartSize bytes,
+// projects/<p>/datalake/uploads/<id>/<offset>, and the state keeps the
+// running SHA-256 (crypto/sha256's state, marshalled) so that completing
+// reads nothing back: it writes a manifest of the parts (the file's Ref)
+// and the file's row. A chunk must start at the session's offset (else
+// errs.Conflict, whose message carries the offset). A client may send
+// the whole file as one chunk: if it is cut, the whole parts before the
+// cut stay, and the client resends from the session's offset.
 //
 // One server process serialises the chunks of a session; with several
 // replicas, route a session's requests to one of them.
@@ -33,15 +39,26 @@ const uploadsDir = "uploads/"
 
 // Session is the state of an upload session.
 type Session struct {
-	ID      string `json:"id"`
-	Upload  `json:"upload"`
-	Total   int64          `json:"total"` // -1: not known in advance
-	Offset  int64          `json:"offset"`
-	Hash    []byte         `json:"hash"` // sha256 state after Offset bytes
+	ID     string `json:"id"`
+	Upload `json:"upload"`
+	Total  int64  `json:"total"` // -1: not known in advance
+	Offset int64  `json:"offset"`
+	Hash   []byte `json:"hash"` // sha256 state after Offset bytes
+	// CRC32C is the CRC-32C after Offset bytes; nil in a session begun
+	// before koya kept it, whose file then has none.
+	CRC32C  *uint32        `json:"crc32c,omitempty"`
 	Parts   []objects.Part `json:"parts"`
 	Expires time.Time      `json:"expires"`
 	// Manifest is set while completing: the manifest written for the file.
 	Manifest string `json:"manifest,omitempty"`
+}
+
+// crc is the session's CRC32C as files keep it ("" if it has none).
+func (s Session) crc() string {
+	if s.CRC32C == nil {
+		return ""
+	}
+	return objects.CRC32C(*s.CRC32C).String()
 }
 
 func sessionKey(project, id string) string {
@@ -76,7 +93,7 @@ func (l *Lake) CreateUpload(ctx context.Context, u Upload, total int64) (Session
 	if err != nil {
 		return Session{}, errs.Wrap(errs.Internal, err, "hash state")
 	}
-	s := Session{ID: hex.EncodeToString(b), Upload: u, Total: total, Hash: h, Parts: []objects.Part{}, Expires: l.clock().Add(l.ttl)}
+	s := Session{ID: hex.EncodeToString(b), Upload: u, Total: total, Hash: h, CRC32C: new(uint32), Parts: []objects.Part{}, Expires: l.clock().Add(l.ttl)}
 	return s, l.save(ctx, s)
 }
 
@@ -112,19 +129,43 @@ func (l *Lake) lock(id string) (func(), error) {
 	}, nil
 }
 
-// MaxParts is the most chunks one upload session takes (S3's multipart
+// MaxParts is the most parts one upload session takes (S3's multipart
 // limit too): a session's state lists its parts and is written again
-// with every chunk, so a file of many small chunks would cost writes
-// growing with the square of its size. A client sizes its chunks to the
-// file (client.ChunkSizeFor) and never meets it.
+// with every part, so a file of many small parts would cost writes
+// growing with the square of its size. A chunk makes one part, or
+// several of partSize when larger; a client that sends small chunks sizes
+// them to the file (client.ChunkSizeFor).
 const MaxParts = 10000
 
 // OffsetConflict is the message prefix of a chunk at the wrong offset.
 const OffsetConflict = "upload offset is "
 
-// WriteChunk stores r as the chunk of session id starting at offset.
+// PartSize is the most bytes one part object of an upload session holds:
+// a chunk larger than that (a client may send the whole file as one) is
+// stored as several parts, each made durable and counted in the session
+// before the next is read, so that a connection cut in the middle of a
+// large chunk loses at most the part being written. Large enough that a
+// part's fsync and the session's rewrite are rare, small enough that a
+// resumed upload resends little.
+const PartSize = 64 << 20
+
+// partSize is the part size of session s: PartSize, or for a file too
+// large for MaxParts of them, its size over MaxParts (whole MiBs).
+func (l *Lake) partSize(s Session) int64 {
+	size := l.partBytes
+	if s.Total > size*int64(l.maxParts) {
+		per := (s.Total + int64(l.maxParts) - 1) / int64(l.maxParts)
+		size = (per + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	return size
+}
+
+// WriteChunk stores r as the chunk of session id starting at offset, in
+// parts of at most partSize bytes, and returns the session after it.
 // Offset must be the session's: else errs.Conflict "upload offset is N".
-// A read error of r stores nothing and is returned as is.
+// A read error of r keeps the whole parts stored before it (the session's
+// offset says how far it got: the client resends from there) and is
+// returned as is.
 func (l *Lake) WriteChunk(ctx context.Context, project, id string, offset int64, r io.Reader) (Session, error) {
 	unlock, err := l.lock(id)
 	if err != nil {
@@ -141,10 +182,6 @@ func (l *Lake) WriteChunk(ctx context.Context, project, id string, offset int64,
 	if s.Manifest != "" {
 		return s, errs.At(errs.Conflict, "upload", "upload session %s is completing", id)
 	}
-	if len(s.Parts) >= l.maxParts {
-		return s, errs.At(errs.Invalid, "chunk", "upload session %s has %d chunks, the most one may have: upload the file again in larger chunks (%d bytes so far)",
-			id, len(s.Parts), s.Offset)
-	}
 	if s.Total >= 0 {
 		r = &limitErr{r: r, left: s.Total - s.Offset, total: s.Total}
 	}
@@ -152,26 +189,72 @@ func (l *Lake) WriteChunk(ctx context.Context, project, id string, offset int64,
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.Hash); err != nil {
 		return s, errs.Wrap(errs.Internal, err, "hash state of upload %s", id)
 	}
-	key := objects.DataPrefix(project) + uploadsDir + id + "/" + fmt.Sprintf("%020d", offset)
-	n, err := l.objects.PutDataPart(ctx, project, key, r, h)
+	size := l.partSize(s)
+	for {
+		if len(s.Parts) >= l.maxParts {
+			if more, err := hasMore(&r); err != nil || !more {
+				return s, err
+			}
+			return s, errs.At(errs.Invalid, "chunk", "upload session %s has %d parts, the most one may have (%d bytes so far): upload the file again, announcing its size",
+				id, len(s.Parts), s.Offset)
+		}
+		var n int64
+		if s, n, err = l.writePart(ctx, s, io.LimitReader(r, size), h); err != nil || n < size {
+			return s, err
+		}
+	}
+}
+
+// writePart stores what r holds as the next part of session s and
+// counts it in the session; h is the running hash, fed r's bytes, as is
+// the session's CRC. An empty r stores nothing. On error s is unchanged
+// (h is not: the caller stops).
+func (l *Lake) writePart(ctx context.Context, s Session, r io.Reader, h hash.Hash) (Session, int64, error) {
+	key := objects.DataPrefix(s.Project) + uploadsDir + s.ID + "/" + fmt.Sprintf("%020d", s.Offset)
+	var sums io.Writer = h
+	var crc objects.CRC32C
+	if s.CRC32C != nil {
+		crc = objects.CRC32C(*s.CRC32C)
+		sums = io.MultiWriter(h, &crc)
+	}
+	n, err := l.objects.PutDataPart(ctx, s.Project, key, r, sums)
 	if err != nil {
-		return s, err
+		return s, 0, err
 	}
 	if n == 0 {
-		_ = l.objects.DeleteData(context.WithoutCancel(ctx), project, key)
-		return s, nil
+		_ = l.objects.DeleteData(context.WithoutCancel(ctx), s.Project, key)
+		return s, 0, nil
 	}
-	if s.Hash, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
-		return s, errs.Wrap(errs.Internal, err, "hash state of upload %s", id)
+	next := s
+	if next.Hash, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return s, 0, errs.Wrap(errs.Internal, err, "hash state of upload %s", s.ID)
 	}
-	s.Parts = append(s.Parts, objects.Part{Key: key, Size: n})
-	s.Offset += n
-	s.Expires = l.clock().Add(l.ttl)
-	if err := l.save(ctx, s); err != nil {
-		_ = l.objects.DeleteData(context.WithoutCancel(ctx), project, key)
-		return s, err
+	if s.CRC32C != nil {
+		next.CRC32C = new(uint32(crc))
 	}
-	return s, nil
+	next.Parts = append(slices.Clip(s.Parts), objects.Part{Key: key, Size: n})
+	next.Offset += n
+	next.Expires = l.clock().Add(l.ttl)
+	if err := l.save(ctx, next); err != nil {
+		_ = l.objects.DeleteData(context.WithoutCancel(ctx), s.Project, key)
+		return s, 0, err
+	}
+	return next, n, nil
+}
+
+// hasMore reads one byte of *r to tell whether it holds more, and puts
+// the byte back in front of it.
+func hasMore(r *io.Reader) (bool, error) {
+	var one [1]byte
+	n, err := io.ReadFull(*r, one[:])
+	if n == 1 {
+		*r = io.MultiReader(bytes.NewReader(one[:]), *r)
+		return true, nil
+	}
+	if errors.Is(err, io.EOF) {
+		return false, nil
+	}
+	return false, err
 }
 
 // limitErr fails a read beyond the announced total.
@@ -228,7 +311,7 @@ func (l *Lake) CompleteUpload(ctx context.Context, project, id string) (store.Fi
 	}
 	f, prev, err := l.store.PutFile(ctx, store.File{
 		Project: project, Channel: s.Channel, Path: s.Path, ContentType: s.ContentType,
-		Size: m.Size, Digest: m.Digest, Ref: ref, Meta: s.Meta,
+		Size: m.Size, Digest: m.Digest, CRC32C: s.crc(), Ref: ref, Meta: s.Meta,
 	})
 	if err != nil {
 		// Keep the parts for a retry; drop only the manifest.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/internal/directio"
 	"gocloud.dev/blob"
 )
 
@@ -142,10 +143,21 @@ func (s *Store) writeObject(ctx context.Context, key string, durable bool, fill 
 		return err
 	}
 	// No buffer: the encrypting writers write a segment (or 256 KiB of
-	// small ones) at a time, and JSON goes in one write.
-	err = fill(&pieceWriter{w: w})
-	if err == nil && file != nil {
-		err = file.Sync()
+	// small ones) at a time, and JSON goes in one write. A durable file
+	// is written straight to the disk (package directio), past gocloud's
+	// writer, which would only pass the bytes on to the file; Close
+	// renames it.
+	if file != nil {
+		dw := directio.NewWriter(file)
+		if err = fill(dw); err == nil {
+			err = dw.Finish()
+		}
+		dw.Release() // before the file is closed, whatever happened
+		if err == nil {
+			err = file.Sync()
+		}
+	} else {
+		err = fill(&pieceWriter{w: w})
 	}
 	if err != nil {
 		abandon()

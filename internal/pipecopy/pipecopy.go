@@ -11,7 +11,6 @@ package pipecopy
 
 import (
 	"errors"
-	"hash"
 	"io"
 	"sync"
 )
@@ -28,13 +27,14 @@ const Depth = 4
 var blocks = sync.Pool{New: func() any { b := make([]byte, BlockSize); return &b }}
 
 // Copy copies src to dst until src's io.EOF, and writes the same bytes in
-// the same order to h (nil: no hash). src is read on a goroutine of its
+// the same order to h (nil: none), a hash or checksums, whose writes never
+// fail. src is read on a goroutine of its
 // own and h is fed on another while the caller's goroutine writes dst; a
 // block is hashed once written. It returns the bytes written to dst and
 // the first error of dst, else of src (other than io.EOF), unchanged.
 // When Copy returns, no goroutine it started touches src, dst or h; on
 // success h has seen every byte. Memory is at most Depth blocks.
-func Copy(dst io.Writer, src io.Reader, h hash.Hash) (int64, error) {
+func Copy(dst io.Writer, src io.Reader, h io.Writer) (int64, error) {
 	var (
 		full = make(chan *[]byte, Depth) // read, to write
 		done = make(chan *[]byte, Depth) // written, to hash
@@ -87,7 +87,7 @@ func Copy(dst io.Writer, src io.Reader, h hash.Hash) (int64, error) {
 		defer close(hashed)
 		for b := range done {
 			if h != nil {
-				h.Write(*b) // a hash.Hash never fails
+				h.Write(*b) // a hash never fails
 			}
 			free <- b
 		}

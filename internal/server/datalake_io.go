@@ -111,6 +111,9 @@ func (d *dataAPI) getFile(w http.ResponseWriter, r *http.Request) error {
 	etag := `"` + f.Digest + `"`
 	h.Set("ETag", etag)
 	h.Set("X-Koya-Digest", f.Digest)
+	if f.CRC32C != "" {
+		h.Set(client.CRC32CHeader, f.CRC32C)
+	}
 	h.Set("Content-Type", f.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox") // user content never runs as the API's page

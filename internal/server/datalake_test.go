@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
@@ -293,6 +295,10 @@ func TestDataUploadSession(t *testing.T) {
 	if !bytes.Equal(b, content) || resp.ContentLength != total {
 		t.Fatalf("download: %d bytes, length %d", len(b), resp.ContentLength)
 	}
+	// The CRC-32C of the whole file, kept across chunks.
+	if got, want := resp.Header.Get(client.CRC32CHeader), fmt.Sprintf("%08x", crc32.Checksum(content, crc32.MakeTable(crc32.Castagnoli))); got != want {
+		t.Fatalf("download's CRC-32C %q, want %q", got, want)
+	}
 	if resp := e.do("GET", pData+"/uploads/"+s.ID, e.tokP, nil); resp.StatusCode != 404 {
 		t.Errorf("session after complete: %d", resp.StatusCode)
 	}
@@ -382,6 +388,16 @@ func TestDataClientResumeFile(t *testing.T) {
 	}
 	if off, err := fh.Seek(0, io.SeekCurrent); err != nil || off != 0 {
 		t.Fatalf("the caller's file offset moved to %d (%v)", off, err)
+	}
+	// Without a chunk size, the whole file goes in one request.
+	sent = 0
+	g, err := cl.PutFileResumable(ctx, "p", "raw", "g.bin", fh, int64(len(content)), client.ResumableOptions{
+		PutOptions: client.PutOptions{Progress: func(n int64) { sent += n }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Digest != f.Digest || sent != int64(len(content)) {
+		t.Fatalf("in one request: %+v, progress %d", g, sent)
 	}
 	rd, err := cl.GetFile(ctx, "p", "raw", "f.bin")
 	if err != nil {

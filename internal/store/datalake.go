@@ -87,7 +87,11 @@ type File struct {
 	ContentType string
 	Size        int64
 	Digest      string // "sha256:<hex>" of the plaintext
-	Ref         string // object key of the encrypted content
+	// CRC32C is the CRC-32C (Castagnoli) of the plaintext, 8 hex digits,
+	// that downloads are checked with; "" for a file stored before koya
+	// kept it.
+	CRC32C string
+	Ref    string // object key of the encrypted content
 	// Meta is the free metadata: a JSON object ({} when none), validated
 	// by package datalake before it reaches the store.
 	Meta      json.RawMessage

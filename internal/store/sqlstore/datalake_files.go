@@ -17,11 +17,16 @@ func fileNotFound(project, channel, path string) error {
 }
 
 // fileCols are a file's columns, read by scanFile (prefixed f.).
-const fileCols = `f.fid, f.id, f.project, f.channel, f.path, f.content_type, f.size, f.digest, f.ref, f.meta, f.version, f.created_at, f.updated_at`
+const fileCols = `f.fid, f.id, f.project, f.channel, f.path, f.content_type, f.size, f.digest, f.crc32c, f.ref, f.meta, f.version, f.created_at, f.updated_at`
 
 func scanFile(sc interface{ Scan(...any) error }, fid *int64, f *store.File) error {
-	return sc.Scan(fid, &f.ID, &f.Project, &f.Channel, &f.Path, &f.ContentType, &f.Size, &f.Digest, &f.Ref,
-		jsonCol{&f.Meta}, &f.Version, timeCol{&f.CreatedAt}, timeCol{&f.UpdatedAt})
+	return sc.Scan(fileDest(fid, f)...)
+}
+
+// fileDest are the Scan destinations of fileCols.
+func fileDest(fid *int64, f *store.File) []any {
+	return []any{fid, &f.ID, &f.Project, &f.Channel, &f.Path, &f.ContentType, &f.Size, &f.Digest, &f.CRC32C, &f.Ref,
+		jsonCol{&f.Meta}, &f.Version, timeCol{&f.CreatedAt}, timeCol{&f.UpdatedAt}}
 }
 
 // newFileID is a file's public id: random, so that it says nothing of
@@ -70,8 +75,8 @@ func (q *querier) PutFile(ctx context.Context, f store.File) (store.File, *store
 			fid = oldFid
 			typ = store.FileUpdated
 			f.ID, f.CreatedAt, f.Version = old.ID, old.CreatedAt, old.Version+1
-			_, err = q.exec(ctx, `UPDATE files SET content_type = ?, size = ?, digest = ?, ref = ?, meta = ?, version = ?, updated_at = ?
-WHERE fid = ?`, f.ContentType, f.Size, f.Digest, f.Ref, string(f.Meta), f.Version, d.timeArg(f.UpdatedAt), fid)
+			_, err = q.exec(ctx, `UPDATE files SET content_type = ?, size = ?, digest = ?, crc32c = ?, ref = ?, meta = ?, version = ?, updated_at = ?
+WHERE fid = ?`, f.ContentType, f.Size, f.Digest, f.CRC32C, f.Ref, string(f.Meta), f.Version, d.timeArg(f.UpdatedAt), fid)
 			if err != nil {
 				return q.s.wrap(err, "file %q of channel %q", f.Path, f.Channel)
 			}
@@ -83,9 +88,9 @@ WHERE fid = ?`, f.ContentType, f.Size, f.Digest, f.Ref, string(f.Meta), f.Versio
 				f.ID = newFileID()
 			}
 			f.Version = 1
-			err = q.queryRow(ctx, `INSERT INTO files (id, cid, project, channel, path, content_type, size, digest, ref, meta, version, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING fid`,
-				f.ID, cid, f.Project, f.Channel, f.Path, f.ContentType, f.Size, f.Digest, f.Ref, string(f.Meta), f.Version,
+			err = q.queryRow(ctx, `INSERT INTO files (id, cid, project, channel, path, content_type, size, digest, crc32c, ref, meta, version, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING fid`,
+				f.ID, cid, f.Project, f.Channel, f.Path, f.ContentType, f.Size, f.Digest, f.CRC32C, f.Ref, string(f.Meta), f.Version,
 				d.timeArg(f.CreatedAt), d.timeArg(f.UpdatedAt)).Scan(&fid)
 			if err != nil {
 				return q.s.wrap(err, "file %q of channel %q", f.Path, f.Channel)

@@ -317,9 +317,7 @@ func (q *querier) findRows(ctx context.Context, b *sqlBuf, ncols int, found []fo
 	for rows.Next() {
 		var r foundFile
 		r.vals = make([]any, ncols)
-		f := &r.f
-		dst := []any{&r.fid, &f.ID, &f.Project, &f.Channel, &f.Path, &f.ContentType, &f.Size, &f.Digest, &f.Ref,
-			jsonCol{&f.Meta}, &f.Version, timeCol{&f.CreatedAt}, timeCol{&f.UpdatedAt}}
+		dst := fileDest(&r.fid, &r.f)
 		for i := range r.vals {
 			dst = append(dst, &r.vals[i])
 		}

@@ -108,7 +108,7 @@ func testDatalakeFiles(t *testing.T, s store.Store) {
 	wantCode(t, err, errs.Invalid, "PutFile with metadata that is not an object")
 
 	a, prev, err := s.PutFile(ctx, store.File{Project: "files", Channel: "c", Path: "dir/a.png", ContentType: "image/png",
-		Size: 100, Digest: "sha256:aa", Ref: "r1", Meta: json.RawMessage(`{"label":"cat"}`)})
+		Size: 100, Digest: "sha256:aa", CRC32C: "0badf00d", Ref: "r1", Meta: json.RawMessage(`{"label":"cat"}`)})
 	must(t, err)
 	if prev != nil || a.ID == "" || a.Version != 1 || a.CreatedAt.IsZero() || !a.CreatedAt.Equal(a.UpdatedAt) {
 		t.Fatalf("PutFile of a new file = %+v, prev %v", a, prev)
@@ -134,9 +134,9 @@ func testDatalakeFiles(t *testing.T, s store.Store) {
 
 	// Replacing keeps the id and creation time, bumps the version.
 	a2, prev, err := s.PutFile(ctx, store.File{ID: "ignored", Project: "files", Channel: "c", Path: "dir/a.png", ContentType: "image/jpeg",
-		Size: 300, Digest: "sha256:bb", Ref: "r2", Meta: json.RawMessage(`{"label":"dog"}`)})
+		Size: 300, Digest: "sha256:bb", CRC32C: "feedface", Ref: "r2", Meta: json.RawMessage(`{"label":"dog"}`)})
 	must(t, err)
-	if prev == nil || prev.Ref != "r1" || a2.ID != a.ID || a2.Version != 2 || !a2.CreatedAt.Equal(a.CreatedAt) || a2.Ref != "r2" {
+	if prev == nil || prev.Ref != "r1" || prev.CRC32C != "0badf00d" || a2.ID != a.ID || a2.Version != 2 || !a2.CreatedAt.Equal(a.CreatedAt) || a2.Ref != "r2" {
 		t.Fatalf("PutFile replacing = %+v, prev %+v", a2, prev)
 	}
 	c, err := s.GetChannel(ctx, "files", "c")
@@ -157,6 +157,9 @@ func testDatalakeFiles(t *testing.T, s store.Store) {
 	got, err = s.GetFile(ctx, "files", "c", "dir/a.png")
 	must(t, err)
 	same(t, "GetFile after SetFileMeta", got, m)
+	if got.CRC32C != "feedface" {
+		t.Fatalf("GetFile after replacing: CRC32C %q, want the new content's", got.CRC32C)
+	}
 
 	del, err := s.DeleteFile(ctx, "files", "c", "dir/a.png")
 	must(t, err)
