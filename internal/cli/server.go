@@ -45,6 +45,7 @@ type serverOptions struct {
 	kek                                 string
 	maxRunning                          int
 	historyRetention                    time.Duration
+	uploadIdle                          time.Duration
 	url, metricsAddr, config            string
 	logLevel, logFormat                 string
 	agentPath, contextName              string
@@ -90,6 +91,7 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 	f.StringVar(&o.objects, "objects", "", "artifact store URL: file:///dir, s3://bucket?region=...&endpoint=..., mem:// (default: file://<data-dir>/objects)")
 	f.StringVar(&o.backend, "backend", "local", "backend of steps that say auto or nothing: local, container, kubernetes or mock (the project's defaultBackend and backendPolicy come first)")
 	f.IntVar(&o.maxRunning, "max-running", 0, "attempts running at once on this control plane (default: 4 × CPUs)")
+	f.DurationVar(&o.uploadIdle, "upload-idle", time.Minute, "how long an upload may send nothing before its request ends (a resumable push then resumes after its last whole part)")
 	f.DurationVar(&o.historyRetention, "trigger-history", 7*24*time.Hour, "how long dispatched datalake events and finished trigger queue items are kept (a webhook's idempotency key is remembered as long); 0 keeps them forever")
 	f.StringVar(&o.url, "url", "", "URL agents call back on (default: http://<addr>)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this address")
@@ -259,7 +261,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Objects: objs, Engine: eng, Triggers: triggers, Keys: keyring, Logger: log.With("component", "api"),
-		Metrics: reg, Version: Version})
+		Metrics: reg, Version: Version, UploadIdle: o.uploadIdle})
 	if err != nil {
 		return err
 	}

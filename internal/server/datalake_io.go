@@ -89,7 +89,7 @@ func (d *dataAPI) putFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, prev, err := d.lake.Put(ctx, u, http.MaxBytesReader(w, r.Body, most))
+	f, prev, err := d.lake.Put(ctx, u, newIdleBody(w, http.MaxBytesReader(w, r.Body, most), d.s.cfg.UploadIdle))
 	if err != nil {
 		return d.uploadErr(ctx, project, err, limit, room, u.Path)
 	}
@@ -263,7 +263,8 @@ func (d *dataAPI) writeChunk(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err = d.lake.WriteChunk(ctx, project, id, offset, http.MaxBytesReader(w, r.Body, max(most, 0)))
+	body := newIdleBody(w, http.MaxBytesReader(w, r.Body, max(most, 0)), d.s.cfg.UploadIdle)
+	s, err = d.lake.WriteChunk(ctx, project, id, offset, body)
 	if s.ID != "" {
 		w.Header().Set(client.OffsetHeader, strconv.FormatInt(s.Offset, 10))
 	}

@@ -486,3 +486,44 @@ func deadlineCheck(t *testing.T, ok func() bool, what string) {
 	}
 	t.Fatal(what)
 }
+
+// TestDataUploadIdle: a chunk whose client stops sending (without closing
+// its connection) ends after the idle time, freeing the session for the
+// client's resume.
+func TestDataUploadIdle(t *testing.T) {
+	e := dataEnv(t)
+	e.srv.cfg.UploadIdle = 300 * time.Millisecond
+	content := bytes.Repeat([]byte("stalled "), 50_000)
+	total := int64(len(content))
+	s := decode[client.UploadSession](t, e.do("POST", pData+"/uploads", e.tokP,
+		body(client.UploadRequest{Channel: "raw", Path: "stalled.bin", Total: &total})), 201)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write(content[:100_000]) }() // then nothing, and no close
+	req, _ := http.NewRequest("PATCH", e.http.URL+pData+"/uploads/"+s.ID+"?offset=0", pr)
+	req.Header.Set("Authorization", "Bearer "+e.tokP)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		if resp, err := e.http.Client().Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled chunk still holds its request after 10 s")
+	}
+	deadlineCheck(t, func() bool {
+		resp := e.do("PATCH", pData+"/uploads/"+s.ID, e.tokP, bytes.NewReader(content), client.OffsetHeader, "0")
+		if resp.StatusCode == 409 && strings.Contains(errorOf(t, resp).Message, "another request is writing") {
+			return false
+		}
+		decode[client.UploadSession](t, resp, 200)
+		return true
+	}, "the stalled chunk's session stayed locked")
+	f := decode[client.DataFile](t, e.do("POST", pData+"/uploads/"+s.ID+"/complete", e.tokP, nil), 200)
+	if f.Digest != digestOf(content) {
+		t.Fatalf("completed: %+v", f)
+	}
+}

@@ -48,6 +48,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxArtifactBytes caps one uploaded output (default 64 GiB).
 	MaxArtifactBytes int64
+	// UploadIdle is how long a datalake upload's body may bring nothing
+	// before its request ends (default 1 min); the session keeps its
+	// whole parts, and the client resumes.
+	UploadIdle time.Duration
 	// PollEvery is how often live streams re-read the store even without a
 	// notification, for changes made by another replica (default 2s).
 	PollEvery time.Duration
@@ -93,6 +97,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = 2 * time.Second
+	}
+	if cfg.UploadIdle <= 0 {
+		cfg.UploadIdle = time.Minute
 	}
 	if cfg.KeepAliveEvery <= 0 {
 		cfg.KeepAliveEvery = 15 * time.Second
