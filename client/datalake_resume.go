@@ -99,6 +99,7 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 	off := s.Offset
 	report(off)
 	wait := 200 * time.Millisecond
+	failedAt := int64(-1) // where the last request that failed started
 	for tries := 0; off < size; {
 		n := min(o.ChunkSize, size-off)
 		var sent int64
@@ -119,6 +120,13 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 			continue
 		}
 		report(-sent)
+		if off > failedAt {
+			// The request started past where the last one that failed
+			// did (the server kept whole parts of it): progress, so the
+			// count of failures in a row starts again.
+			tries, wait = 0, 200*time.Millisecond
+		}
+		failedAt = off
 		retryable := errs.Is(err, errs.Conflict) || errs.Is(err, errs.Unavailable)
 		if ctx.Err() != nil || !retryable || tries >= o.Retries {
 			return DataFile{}, err

@@ -43,6 +43,9 @@ func New(st store.Store, objs *objects.Store, clock func() time.Time) *Lake {
 // SetSessionTTL changes how long sessions live (tests).
 func (l *Lake) SetSessionTTL(d time.Duration) { l.ttl = d }
 
+// SetPartSize changes the part size of upload sessions (PartSize).
+func (l *Lake) SetPartSize(n int64) { l.partBytes = n }
+
 // Upload describes a file being stored.
 type Upload struct {
 	Project, Channel, Path string

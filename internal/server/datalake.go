@@ -30,6 +30,9 @@ type dataAPI struct {
 
 func (s *Server) dataRoutes() []route {
 	d := &dataAPI{s: s, lake: datalake.New(s.store, s.objects, s.clock)}
+	if s.cfg.UploadPartBytes > 0 {
+		d.lake.SetPartSize(s.cfg.UploadPartBytes)
+	}
 	fileQuery := []param{{"query", "string", "only files matching this query (see the datalake query language)"},
 		{"channel", "string", "only this channel's files"}}
 	return []route{

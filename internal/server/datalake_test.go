@@ -27,9 +27,12 @@ import (
 const pData = "/api/v1/projects/p"
 
 // dataEnv is an env with files in a directory bucket and channel raw in p.
-func dataEnv(t *testing.T) *env {
+func dataEnv(t *testing.T) *env { return dataEnvConfig(t, nil) }
+
+// dataEnvConfig is dataEnv with the server's config changed by change.
+func dataEnvConfig(t *testing.T, change func(*Config)) *env {
 	dir := t.TempDir()
-	e := newEnvAt(t, dir, "file://"+filepath.Join(dir, "objects"))
+	e := newEnvConfig(t, filepath.Join(dir, "koya.db"), "file://"+filepath.Join(dir, "objects"), change)
 	decode[client.Channel](t, e.do("PUT", pData+"/channels/raw", e.tokP, body(client.ChannelRequest{Description: "camera"})), 200)
 	return e
 }
@@ -409,6 +412,57 @@ func TestDataClientResumeFile(t *testing.T) {
 	}
 }
 
+// TestDataClientResumeParts: a push in one request that is cut keeps the
+// whole parts stored before the cut, and a cut after progress does not
+// count against the retries: a file cut four times with one retry allowed
+// goes up whole.
+func TestDataClientResumeParts(t *testing.T) {
+	e := dataEnvConfig(t, func(c *Config) { c.UploadPartBytes = 64 << 10 })
+	cl := client.New(e.http.URL, e.tokP)
+	content := bytes.Repeat([]byte("in parts "), 100_000) // 900 KB
+	cuts := &cutsAt{r: bytes.NewReader(content), at: []int64{150_000, 300_000, 500_000, 700_000}}
+	f, err := cl.PutFileResumable(context.Background(), "p", "raw", "parts.bin", cuts, int64(len(content)), client.ResumableOptions{Retries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Digest != digestOf(content) || f.Size != int64(len(content)) || len(cuts.at) != 0 {
+		t.Fatalf("pushed: %+v, cuts left %v", f, cuts.at)
+	}
+	if got := cuts.resent; got >= 4*64<<10 {
+		t.Fatalf("resent %d bytes after four cuts: more than a part per cut", got)
+	}
+}
+
+// cutsAt is a ReaderAt that cuts, once each, the first read reaching past
+// each offset of at (in order): it returns the bytes up to the offset and
+// an error. It counts the bytes read again.
+type cutsAt struct {
+	r      io.ReaderAt
+	at     []int64
+	high   int64 // the end of the furthest read
+	resent int64
+}
+
+func (c *cutsAt) ReadAt(p []byte, off int64) (int, error) {
+	var cut error
+	if len(c.at) > 0 && off+int64(len(p)) > c.at[0] {
+		p = p[:max(0, c.at[0]-off)]
+		c.at = c.at[1:]
+		cut = errors.New("network gone")
+	}
+	n, err := c.r.ReadAt(p, off)
+	if cut != nil {
+		err = cut
+	}
+	if end := off + int64(n); end > c.high {
+		c.resent += max(0, c.high-off)
+		c.high = end
+	} else {
+		c.resent += int64(n)
+	}
+	return n, err
+}
+
 // failAt is a ReaderAt that fails reads reaching past at.
 type failAt struct {
 	r  io.ReaderAt
@@ -491,8 +545,7 @@ func deadlineCheck(t *testing.T, ok func() bool, what string) {
 // its connection) ends after the idle time, freeing the session for the
 // client's resume.
 func TestDataUploadIdle(t *testing.T) {
-	e := dataEnv(t)
-	e.srv.cfg.UploadIdle = 300 * time.Millisecond
+	e := dataEnvConfig(t, func(c *Config) { c.UploadIdle = 300 * time.Millisecond })
 	content := bytes.Repeat([]byte("stalled "), 50_000)
 	total := int64(len(content))
 	s := decode[client.UploadSession](t, e.do("POST", pData+"/uploads", e.tokP,

@@ -47,6 +47,12 @@ func newEnvAt(t *testing.T, dir, objectsURL string) *env {
 // newEnvDB is newEnv on a database (a SQLite file or a postgres:// URL).
 func newEnvDB(t *testing.T, db, objectsURL string) *env {
 	t.Helper()
+	return newEnvConfig(t, db, objectsURL, nil)
+}
+
+// newEnvConfig is newEnvDB with the server's config changed by change.
+func newEnvConfig(t *testing.T, db, objectsURL string, change func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := storeopen.Open(ctx, db)
 	if err != nil {
@@ -79,7 +85,11 @@ func newEnvDB(t *testing.T, db, objectsURL string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { objs.Close() })
-	srv, err := New(Config{Store: st, Objects: objs, Engine: eng, Keys: keyring, Logger: log, PollEvery: 200 * time.Millisecond, KeepAliveEvery: 100 * time.Millisecond})
+	cfg := Config{Store: st, Objects: objs, Engine: eng, Keys: keyring, Logger: log, PollEvery: 200 * time.Millisecond, KeepAliveEvery: 100 * time.Millisecond}
+	if change != nil {
+		change(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

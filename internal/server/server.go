@@ -52,6 +52,9 @@ type Config struct {
 	// before its request ends (default 1 min); the session keeps its
 	// whole parts, and the client resumes.
 	UploadIdle time.Duration
+	// UploadPartBytes is the part size of upload sessions (default
+	// datalake.PartSize).
+	UploadPartBytes int64
 	// PollEvery is how often live streams re-read the store even without a
 	// notification, for changes made by another replica (default 2s).
 	PollEvery time.Duration
