@@ -52,6 +52,9 @@ type request struct {
 	length       int64 // of body if > 0; else unknown (chunked)
 	contentType  string
 	accept       string
+	// trailer, if set, is sent after a chunked body: its keys announced
+	// up front, its values set by the body before it returns io.EOF.
+	trailer http.Header
 }
 
 // send performs req and returns the response of a 2xx status; any other
@@ -67,6 +70,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	}
 	if req.length > 0 {
 		hr.ContentLength = req.length
+	}
+	if req.trailer != nil {
+		hr.Trailer = req.trailer
 	}
 	if c.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.token)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -90,13 +91,37 @@ func (c *Client) PutFile(ctx context.Context, project, channel, path string, r i
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
+	// The CRC-32C of what was sent goes in a trailer: the server stores
+	// nothing whose own CRC differs (bytes changed on the way).
+	trailer := http.Header{CRC32CHeader: nil}
+	body := &crcReader{r: r, crc: crc32.New(castagnoli), done: func(sum string) { trailer.Set(CRC32CHeader, sum) }}
 	resp, err := c.send(ctx, request{method: http.MethodPut, path: filePath(project, channel, "files", path), query: q,
-		body: progressReader(r, o.Progress), contentType: ct})
+		body: progressReader(body, o.Progress), contentType: ct, trailer: trailer})
 	if err != nil {
 		return out, err
 	}
 	defer resp.Body.Close()
 	return out, decodeBody(resp, &out)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crcReader computes the CRC-32C of what is read through it and gives it
+// to done (8 hex digits) when r ends.
+type crcReader struct {
+	r    io.Reader
+	crc  hash.Hash32
+	done func(string)
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.crc.Write(p[:n])
+	if errors.Is(err, io.EOF) && c.done != nil {
+		c.done(fmt.Sprintf("%08x", c.crc.Sum32()))
+		c.done = nil
+	}
+	return n, err
 }
 
 // progressReader reports the bytes read from r to fn (nil: none). It is
@@ -173,7 +198,7 @@ type DataDownload struct {
 // CRC, it recomputes the digest.
 func (d *DataDownload) Checker(sha256 bool) (w io.Writer, check func() error) {
 	if d.CRC32C != "" && !sha256 {
-		crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+		crc := crc32.New(castagnoli)
 		return crc, func() error {
 			if got := fmt.Sprintf("%08x", crc.Sum32()); got != d.CRC32C {
 				return errs.E(errs.Internal, "downloaded bytes have CRC-32C %s, not %s as the server said", got, d.CRC32C)
@@ -336,13 +361,24 @@ func (c *Client) writeChunk(ctx context.Context, project, id string, offset int6
 	return out, decodeBody(resp, &out)
 }
 
-// CompleteUpload makes an upload's chunks the file.
-func (c *Client) CompleteUpload(ctx context.Context, project, id string) (DataFile, error) {
+// CompleteUpload makes an upload's chunks the file. crc, if set, is the
+// CRC-32C of the whole file as the client computed it (8 hex digits): if
+// the chunks' differs, the server drops the upload.
+func (c *Client) CompleteUpload(ctx context.Context, project, id, crc string) (DataFile, error) {
 	var out DataFile
 	if err := need(project); err != nil {
 		return out, err
 	}
-	return out, c.do(ctx, http.MethodPost, projectPath(project, "uploads", id, "complete"), nil, nil, &out)
+	var q url.Values
+	if crc != "" {
+		q = url.Values{"crc32c": {crc}}
+	}
+	resp, err := c.send(ctx, request{method: http.MethodPost, path: projectPath(project, "uploads", id, "complete"), query: q})
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, decodeBody(resp, &out)
 }
 
 // AbortUpload abandons an upload and its chunks.

@@ -2,6 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"syscall"
@@ -30,6 +33,9 @@ type ResumableOptions struct {
 	// Retries is how many times in a row a chunk is retried after a cut
 	// connection or a conflict (default 3).
 	Retries int
+	// CRC32C is the file's CRC-32C (8 hex digits) if the caller knows it;
+	// else it is computed from src on the side while the file goes up.
+	CRC32C string
 }
 
 // DefaultChunkSize is ChunkSizeFor's chunk size when none is asked.
@@ -91,6 +97,17 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 	if o.OnSession != nil {
 		o.OnSession(s.ID)
 	}
+	// The CRC-32C of the whole file, read on the side while it goes up:
+	// at completion the server compares it with the parts' and drops an
+	// upload whose bytes changed on the way (or whose file changed).
+	crcCtx, stopCRC := context.WithCancel(ctx)
+	defer stopCRC()
+	crcOut := make(chan string, 1)
+	if o.CRC32C != "" {
+		crcOut <- o.CRC32C
+	} else {
+		go func() { crcOut <- crcOf(crcCtx, src, size) }()
+	}
 	report := func(n int64) {
 		if o.Progress != nil && n != 0 {
 			o.Progress(n)
@@ -145,7 +162,32 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 		report(cur.Offset - off)
 		off = cur.Offset
 	}
-	return c.CompleteUpload(ctx, project, s.ID)
+	var crc string
+	select {
+	case crc = <-crcOut:
+	case <-ctx.Done():
+		return DataFile{}, ctx.Err()
+	}
+	return c.CompleteUpload(ctx, project, s.ID, crc)
+}
+
+// crcOf is the CRC-32C of the size bytes of src, or "" if they cannot be
+// read (or ctx ends first): the upload is then completed unchecked.
+func crcOf(ctx context.Context, src io.ReaderAt, size int64) string {
+	crc := crc32.New(castagnoli)
+	buf := make([]byte, uploadBuffer)
+	for off := int64(0); off < size; {
+		if ctx.Err() != nil {
+			return ""
+		}
+		n, err := src.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		crc.Write(buf[:n])
+		off += int64(n)
+		if err != nil && !(errors.Is(err, io.EOF) && off == size) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%08x", crc.Sum32())
 }
 
 // fileChunk is a chunk of a local file read through a descriptor of its

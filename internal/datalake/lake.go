@@ -51,11 +51,40 @@ type Upload struct {
 	Project, Channel, Path string
 	ContentType            string
 	Meta                   json.RawMessage // nil: {}
+	// CRC32C, if set, is the CRC-32C (8 hex digits) the client computed
+	// of what it sent: a content whose own differs is not stored.
+	// Neither is kept with an upload session (its CRC comes at the end).
+	CRC32C string `json:"-"`
+	// CRC32CAfter, if set, gives CRC32C once the content has been read
+	// (an HTTP trailer), when it was not known before.
+	CRC32CAfter func() string `json:"-"`
+}
+
+// CheckCRC32C validates a CRC-32C a client sent ("" is none) and
+// returns it in lower case.
+func CheckCRC32C(crc string) (string, error) {
+	if crc == "" {
+		return "", nil
+	}
+	if len(crc) != 8 || strings.Trim(strings.ToLower(crc), "0123456789abcdef") != "" {
+		return "", errs.At(errs.Invalid, "crc32c", "%.20q is not a CRC-32C (8 hex digits)", crc)
+	}
+	return strings.ToLower(crc), nil
+}
+
+// crcMismatch is the error of content whose CRC-32C is not the client's.
+func crcMismatch(path, got, want string) error {
+	return errs.At(errs.Invalid, "crc32c", "the bytes received for %s have CRC-32C %s, not %s as the client computed: they changed on the way; send the file again", path, got, want)
 }
 
 // check validates u's names and metadata, normalising the metadata and
 // the content type.
 func (u *Upload) check() error {
+	crc, err := CheckCRC32C(u.CRC32C)
+	if err != nil {
+		return err
+	}
+	u.CRC32C = crc
 	if err := ValidateChannel(u.Channel); err != nil {
 		return err
 	}
@@ -92,6 +121,17 @@ func (l *Lake) Put(ctx context.Context, u Upload, r io.Reader) (store.File, *sto
 	}
 	obj, err := l.objects.PutData(ctx, u.Project, r)
 	if err != nil {
+		return store.File{}, nil, err
+	}
+	want := u.CRC32C
+	if want == "" && u.CRC32CAfter != nil {
+		want, err = CheckCRC32C(u.CRC32CAfter())
+	}
+	if err == nil && want != "" && obj.CRC32C != want {
+		err = crcMismatch(u.Path, obj.CRC32C, want)
+	}
+	if err != nil {
+		_ = l.objects.DeleteData(context.WithoutCancel(ctx), u.Project, obj.Ref)
 		return store.File{}, nil, err
 	}
 	return l.commit(ctx, u, obj)

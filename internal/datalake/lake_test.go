@@ -109,7 +109,7 @@ func TestDataSessionExpiry(t *testing.T) {
 	if _, err := l.WriteChunk(ctx, "p", s2.ID, 0, strings.NewReader("bee")); err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := l.CompleteUpload(ctx, "p", s2.ID)
+	f, _, err := l.CompleteUpload(ctx, "p", s2.ID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,12 +249,15 @@ func TestUploadLargeChunk(t *testing.T) {
 	if _, err := l.WriteChunk(ctx, "p", s.ID, 14, strings.NewReader(content[14:])); err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := l.CompleteUpload(ctx, "p", s.ID)
+	sum := sha256.Sum256([]byte(content))
+	crc := fmt.Sprintf("%08x", crc32.Checksum([]byte(content), crc32.MakeTable(crc32.Castagnoli)))
+	if _, _, err := l.CompleteUpload(ctx, "p", s.ID, "nothex!!"); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("completing with a malformed CRC: %v", err)
+	}
+	f, _, err := l.CompleteUpload(ctx, "p", s.ID, strings.ToUpper(crc)) // the client's, in any case
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte(content))
-	crc := fmt.Sprintf("%08x", crc32.Checksum([]byte(content), crc32.MakeTable(crc32.Castagnoli)))
 	if f.Size != int64(len(content)) || f.Digest != "sha256:"+hex.EncodeToString(sum[:]) || f.CRC32C != crc {
 		t.Fatalf("file: %+v, want CRC32C %s", f, crc)
 	}
@@ -262,6 +265,30 @@ func TestUploadLargeChunk(t *testing.T) {
 	g, _, err := l.Put(ctx, Upload{Project: "p", Channel: "raw", Path: "put.bin"}, strings.NewReader(content))
 	if err != nil || g.Digest != f.Digest || g.CRC32C != crc {
 		t.Fatalf("put: %+v, %v", g, err)
+	}
+	// A client's CRC that is not the content's: nothing is stored.
+	before := len(keysOf(t, objs))
+	if _, _, err := l.Put(ctx, Upload{Project: "p", Channel: "raw", Path: "bad.bin", CRC32C: "00000000"}, strings.NewReader(content)); !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "send the file again") {
+		t.Fatalf("put with another CRC: %v", err)
+	}
+	bad, err := l.CreateUpload(ctx, Upload{Project: "p", Channel: "raw", Path: "bad.bin"}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WriteChunk(ctx, "p", bad.ID, 0, strings.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.CompleteUpload(ctx, "p", bad.ID, "00000000"); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("completing with another CRC: %v", err)
+	}
+	if _, err := l.GetUpload(ctx, "p", bad.ID); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the session after a CRC mismatch: %v", err)
+	}
+	if _, err := l.Get(ctx, "p", "raw", "bad.bin"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("a file after a CRC mismatch: %v", err)
+	}
+	if n := len(keysOf(t, objs)); n != before {
+		t.Fatalf("objects after two CRC mismatches: %d, were %d", n, before)
 	}
 	// A session begun before koya kept CRCs gives a file without one.
 	old, err := l.CreateUpload(ctx, Upload{Project: "p", Channel: "raw", Path: "old.bin"}, -1)
@@ -275,7 +302,7 @@ func TestUploadLargeChunk(t *testing.T) {
 	if _, err := l.WriteChunk(ctx, "p", old.ID, 0, strings.NewReader(content)); err != nil {
 		t.Fatal(err)
 	}
-	if h, _, err := l.CompleteUpload(ctx, "p", old.ID); err != nil || h.Digest != f.Digest || h.CRC32C != "" {
+	if h, _, err := l.CompleteUpload(ctx, "p", old.ID, ""); err != nil || h.Digest != f.Digest || h.CRC32C != "" {
 		t.Fatalf("old session: %+v, %v", h, err)
 	}
 	rd, err := objs.OpenData(ctx, "p", f.Ref)

@@ -280,9 +280,16 @@ func (l *limitErr) Read(p []byte) (int, error) {
 }
 
 // CompleteUpload turns a session's parts into its file and ends the
-// session. With a total announced, every byte must be in. If the row
-// cannot be written the session stays, so that completing can be retried.
-func (l *Lake) CompleteUpload(ctx context.Context, project, id string) (store.File, *store.File, error) {
+// session. With a total announced, every byte must be in. crc, if set, is
+// the CRC-32C the client computed of the whole file: if the parts' is
+// another, the session is dropped (its bytes changed on the way) and the
+// file must be sent again. If the row cannot be written the session
+// stays, so that completing can be retried.
+func (l *Lake) CompleteUpload(ctx context.Context, project, id, crc string) (store.File, *store.File, error) {
+	crc, err := CheckCRC32C(crc)
+	if err != nil {
+		return store.File{}, nil, err
+	}
 	unlock, err := l.lock(id)
 	if err != nil {
 		return store.File{}, nil, err
@@ -294,6 +301,10 @@ func (l *Lake) CompleteUpload(ctx context.Context, project, id string) (store.Fi
 	}
 	if s.Total >= 0 && s.Offset != s.Total {
 		return store.File{}, nil, errs.At(errs.Conflict, "offset", "%s%d of %d: send the rest before completing", OffsetConflict, s.Offset, s.Total)
+	}
+	if got := s.crc(); crc != "" && got != "" && got != crc {
+		_ = l.drop(context.WithoutCancel(ctx), s)
+		return store.File{}, nil, crcMismatch(s.Path, got, crc)
 	}
 	h := sha256.New()
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.Hash); err != nil {

@@ -47,8 +47,9 @@ func (s *Server) dataRoutes() []route {
 
 		{method: "PUT", path: pChannel + "/files/{path...}", id: "putFile", access: project,
 			summary: "Store the body as the file (replacing it); metadata from the Koya-Meta header or ?meta=, content type from Content-Type.",
-			query:   []param{{"meta", "string", "the file's metadata, a JSON object (or the Koya-Meta header)"}},
-			body:    "", bodyType: "application/octet-stream", resp: client.DataFile{}, handler: d.putFile},
+			query: []param{{"meta", "string", "the file's metadata, a JSON object (or the Koya-Meta header)"},
+				{"crc32c", "string", "the CRC-32C of the body as the client computed it, 8 hex digits (or the Koya-Crc32c header): other bytes are not stored"}},
+			body: "", bodyType: "application/octet-stream", resp: client.DataFile{}, handler: d.putFile},
 		{method: "GET", path: pChannel + "/files/{path...}", id: "getFile", summary: "The file's content (ETag: its digest; one byte range supported).", access: project,
 			respType: "application/octet-stream", handler: d.getFile},
 		{method: "DELETE", path: pChannel + "/files/{path...}", id: "deleteFile", summary: "Delete a file.", access: project,
@@ -78,7 +79,8 @@ func (s *Server) dataRoutes() []route {
 			query: []param{{"offset", "integer", "the chunk's offset (or the Upload-Offset header)"}},
 			body:  "", bodyType: "application/offset+octet-stream", resp: client.UploadSession{}, handler: d.writeChunk},
 		{method: "POST", path: pUpload + "/complete", id: "completeUpload", summary: "Make the uploaded chunks the file.", access: project,
-			resp: client.DataFile{}, handler: d.completeUpload},
+			query: []param{{"crc32c", "string", "the CRC-32C of the whole file as the client computed it (or the Koya-Crc32c header): if the chunks' differs, the upload is dropped"}},
+			resp:  client.DataFile{}, handler: d.completeUpload},
 		{method: "DELETE", path: pUpload, id: "abortUpload", summary: "Abandon an upload and its chunks.", access: project,
 			status: http.StatusNoContent, handler: d.abortUpload},
 	}

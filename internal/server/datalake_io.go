@@ -38,6 +38,16 @@ func metaOf(r *http.Request) (json.RawMessage, error) {
 	return json.RawMessage(m), nil
 }
 
+// crcOf is the CRC-32C a client computed of what it sends: the
+// Koya-Crc32c header or ?crc32c= ("" if neither; a PUT may also bring
+// it as a trailer, read once the body is).
+func crcOf(r *http.Request) string {
+	if c := r.Header.Get(client.CRC32CHeader); c != "" {
+		return c
+	}
+	return r.URL.Query().Get("crc32c")
+}
+
 // bodyLimit is how many bytes an upload may bring, given already bytes
 // in the same file not yet counted: the per-upload cap or the room the
 // project's storage quota leaves.
@@ -85,6 +95,8 @@ func (d *dataAPI) putFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := upload(r, r.PathValue("channel"), r.PathValue("path"), r.Header.Get("Content-Type"), meta)
+	u.CRC32C = crcOf(r)
+	u.CRC32CAfter = func() string { return r.Trailer.Get(client.CRC32CHeader) }
 	limit, room, most, err := d.bodyLimit(ctx, project, 0)
 	if err != nil {
 		return err
@@ -277,7 +289,7 @@ func (d *dataAPI) writeChunk(w http.ResponseWriter, r *http.Request) error {
 
 func (d *dataAPI) completeUpload(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f, prev, err := d.lake.CompleteUpload(ctx, r.PathValue("project"), r.PathValue("id"))
+	f, prev, err := d.lake.CompleteUpload(ctx, r.PathValue("project"), r.PathValue("id"), crcOf(r))
 	if err != nil {
 		return err
 	}

@@ -421,7 +421,9 @@ func TestDataClientResumeParts(t *testing.T) {
 	cl := client.New(e.http.URL, e.tokP)
 	content := bytes.Repeat([]byte("in parts "), 100_000) // 900 KB
 	cuts := &cutsAt{r: bytes.NewReader(content), at: []int64{150_000, 300_000, 500_000, 700_000}}
-	f, err := cl.PutFileResumable(context.Background(), "p", "raw", "parts.bin", cuts, int64(len(content)), client.ResumableOptions{Retries: 1})
+	// The CRC given: read on the side, it would take the cuts.
+	crc := fmt.Sprintf("%08x", crc32.Checksum(content, crc32.MakeTable(crc32.Castagnoli)))
+	f, err := cl.PutFileResumable(context.Background(), "p", "raw", "parts.bin", cuts, int64(len(content)), client.ResumableOptions{Retries: 1, CRC32C: crc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,5 +580,68 @@ func TestDataUploadIdle(t *testing.T) {
 	f := decode[client.DataFile](t, e.do("POST", pData+"/uploads/"+s.ID+"/complete", e.tokP, nil), 200)
 	if f.Digest != digestOf(content) {
 		t.Fatalf("completed: %+v", f)
+	}
+}
+
+// TestDataUploadCRC: the server stores nothing whose CRC-32C is not the
+// one the client computed, whether it comes in a header, a trailer (the
+// Go client's single PUT) or at the completion of a session; the right
+// one, in any case, is taken.
+func TestDataUploadCRC(t *testing.T) {
+	e := dataEnv(t)
+	content := bytes.Repeat([]byte("checked "), 20_000)
+	crc := fmt.Sprintf("%08x", crc32.Checksum(content, crc32.MakeTable(crc32.Castagnoli)))
+	put := func(name string, header, trailer string) *http.Response {
+		t.Helper()
+		var b io.Reader = bytes.NewReader(content)
+		if trailer != "" {
+			b = io.MultiReader(b) // no length: chunked, as a trailer needs
+		}
+		req, _ := http.NewRequest("PUT", e.http.URL+pData+"/channels/raw/files/"+name, b)
+		req.Header.Set("Authorization", "Bearer "+e.tokP)
+		if header != "" {
+			req.Header.Set(client.CRC32CHeader, header)
+		}
+		if trailer != "" {
+			req.Trailer = http.Header{client.CRC32CHeader: {trailer}}
+		}
+		resp, err := e.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, tc := range []struct{ name, header, trailer string }{
+		{"header.bin", "00000000", ""},
+		{"trailer.bin", "", "00000000"},
+		{"malformed.bin", "", "not a crc"},
+	} {
+		resp := put(tc.name, tc.header, tc.trailer)
+		if msg := errorOf(t, resp).Message; resp.StatusCode != 400 || !strings.Contains(msg, "CRC-32C") {
+			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, msg)
+		}
+	}
+	if objs := e.objectsOf("p"); len(objs) != 0 {
+		t.Fatalf("objects after refused uploads: %v", objs)
+	}
+	decode[client.DataFile](t, put("right.bin", strings.ToUpper(crc), ""), 200)
+	decode[client.DataFile](t, put("right-trailer.bin", "", crc), 200)
+
+	// A session completed with another CRC is dropped.
+	cl := client.New(e.http.URL, e.tokP)
+	ctx := context.Background()
+	_, err := cl.PutFileResumable(ctx, "p", "raw", "session.bin", bytes.NewReader(content), int64(len(content)), client.ResumableOptions{CRC32C: "00000000"})
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "send the file again") {
+		t.Fatalf("a session with another CRC: %v", err)
+	}
+	if _, err := cl.FileMeta(ctx, "p", "raw", "session.bin"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the file of a dropped session: %v", err)
+	}
+	// The Go client's own CRCs pass, one PUT and a session.
+	if _, err := cl.PutFile(ctx, "p", "raw", "go.bin", bytes.NewReader(content), client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutFileResumable(ctx, "p", "raw", "go-session.bin", bytes.NewReader(content), int64(len(content)), client.ResumableOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
