@@ -202,6 +202,35 @@ func TestEngineManualRetryRerunsOnlyWhatFailed(t *testing.T) {
 	})
 }
 
+// TestEngineCancelWhileStarting: a cancel planned while the backend is
+// still starting an attempt (no handle to stop it by yet) stops it once
+// its handle is recorded, though the task reports nothing more.
+func TestEngineCancelWhileStarting(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+		e := newEnv(t, open(t), nil, nil)
+		e.fake.mu.Lock()
+		e.fake.gate, e.fake.entered = make(chan struct{}), make(chan string, 1)
+		e.fake.mu.Unlock()
+		e.workflow("held", v1.WorkflowSpec{Steps: []v1.Step{{Name: "wait", Command: cmd("hang")}}})
+		id := e.submit("held", nil)
+		attempt := <-e.fake.entered
+		if err := e.engine.Cancel(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !e.engine.isStopping(attempt) {
+			if time.Now().After(deadline) {
+				t.Fatal("the cancel planned no stop")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(e.fake.gate) // the start ends, its handle is recorded
+		if r := e.wait(id, 10*time.Second); r.Status.Phase != v1.Cancelled {
+			t.Fatalf("run %s, want Cancelled (%s)", r.Status.Phase, stepPhases(r))
+		}
+	})
+}
+
 func TestEngineCancel(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := newEnv(t, open(t), nil, nil)

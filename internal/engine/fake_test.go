@@ -37,6 +37,11 @@ type fakeDriver struct {
 
 	// "nap MS" commands: how many run at once now, and at most.
 	napping, maxNapping int
+
+	// gate, if set, holds every Start until it is closed; each held
+	// Start sends its attempt id on entered first.
+	gate    chan struct{}
+	entered chan string
 }
 
 func newFakeDriver() *fakeDriver {
@@ -54,6 +59,13 @@ func (f *fakeDriver) executions(run, step string, index int) int {
 }
 
 func (f *fakeDriver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle, error) {
+	f.mu.Lock()
+	gate, entered := f.gate, f.entered
+	f.mu.Unlock()
+	if gate != nil {
+		entered <- m.AttemptID
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if h, ok := f.started[m.AttemptID]; ok {

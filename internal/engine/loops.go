@@ -245,8 +245,22 @@ func (e *Engine) recordLoop(ctx context.Context) {
 				break drain
 			}
 		}
-		if err := e.recordStarted(ctx, batch); err != nil && ctx.Err() == nil {
-			e.log.Error("recording started attempts", "count", len(batch), "err", err)
+		if err := e.recordStarted(ctx, batch); err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("recording started attempts", "count", len(batch), "err", err)
+			}
+			continue
+		}
+		// A stop planned (a cancel, a timeout) while an attempt was being
+		// started found no handle to stop it by; now there is one. An
+		// agent would learn of the stop at its next report, but a task
+		// that reports nothing more (a hung one) would run on.
+		for _, s := range batch {
+			if e.isStopping(s.attempt.ID) {
+				a := s.attempt
+				a.Handle = s.handle
+				go e.stopAttempt(ctx, a)
+			}
 		}
 	}
 }
