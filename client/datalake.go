@@ -94,7 +94,7 @@ func (c *Client) PutFile(ctx context.Context, project, channel, path string, r i
 	// The CRC-32C of what was sent goes in a trailer: the server stores
 	// nothing whose own CRC differs (bytes changed on the way).
 	trailer := http.Header{CRC32CHeader: nil}
-	body := &crcReader{r: r, crc: crc32.New(castagnoli), done: func(sum string) { trailer.Set(CRC32CHeader, sum) }}
+	body := &crcReader{r: r, crc: newCRC32C(), done: func(sum string) { trailer.Set(CRC32CHeader, sum) }}
 	resp, err := c.send(ctx, request{method: http.MethodPut, path: filePath(project, channel, "files", path), query: q,
 		body: progressReader(body, o.Progress), contentType: ct, trailer: trailer})
 	if err != nil {
@@ -105,6 +105,12 @@ func (c *Client) PutFile(ctx context.Context, project, channel, path string, r i
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// newCRC32C is a CRC-32C hash, the checksum of uploads and downloads.
+func newCRC32C() hash.Hash32 { return crc32.New(castagnoli) }
+
+// crcHex is h's sum as the server keeps and sends it: 8 hex digits.
+func crcHex(h hash.Hash32) string { return fmt.Sprintf("%08x", h.Sum32()) }
 
 // crcReader computes the CRC-32C of what is read through it and gives it
 // to done (8 hex digits) when r ends.
@@ -118,7 +124,7 @@ func (c *crcReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.crc.Write(p[:n])
 	if errors.Is(err, io.EOF) && c.done != nil {
-		c.done(fmt.Sprintf("%08x", c.crc.Sum32()))
+		c.done(crcHex(c.crc))
 		c.done = nil
 	}
 	return n, err
@@ -198,9 +204,9 @@ type DataDownload struct {
 // CRC, it recomputes the digest.
 func (d *DataDownload) Checker(sha256 bool) (w io.Writer, check func() error) {
 	if d.CRC32C != "" && !sha256 {
-		crc := crc32.New(castagnoli)
+		crc := newCRC32C()
 		return crc, func() error {
-			if got := fmt.Sprintf("%08x", crc.Sum32()); got != d.CRC32C {
+			if got := crcHex(crc); got != d.CRC32C {
 				return errs.E(errs.Internal, "downloaded bytes have CRC-32C %s, not %s as the server said", got, d.CRC32C)
 			}
 			return nil

@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"syscall"
@@ -174,7 +172,7 @@ func (c *Client) PutFileResumable(ctx context.Context, project, channel, path st
 // crcOf is the CRC-32C of the size bytes of src, or "" if they cannot be
 // read (or ctx ends first): the upload is then completed unchecked.
 func crcOf(ctx context.Context, src io.ReaderAt, size int64) string {
-	crc := crc32.New(castagnoli)
+	crc := newCRC32C()
 	buf := make([]byte, uploadBuffer)
 	for off := int64(0); off < size; {
 		if ctx.Err() != nil {
@@ -187,7 +185,7 @@ func crcOf(ctx context.Context, src io.ReaderAt, size int64) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("%08x", crc.Sum32())
+	return crcHex(crc)
 }
 
 // fileChunk is a chunk of a local file read through a descriptor of its

@@ -267,16 +267,14 @@ func (d *dataAPI) writeChunk(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || offset < 0 {
 		return errs.At(errs.Invalid, client.OffsetHeader, "%q: a chunk needs its offset in the file (%s: 0, ...)", h, client.OffsetHeader)
 	}
-	s, err := d.lake.GetUpload(ctx, project, id)
-	if err != nil {
-		return err
-	}
-	limit, room, most, err := d.bodyLimit(ctx, project, s.Offset)
+	// The bytes before the chunk count against the limit: offset is the
+	// session's, or WriteChunk refuses the chunk before reading it.
+	limit, room, most, err := d.bodyLimit(ctx, project, offset)
 	if err != nil {
 		return err
 	}
 	body := newIdleBody(w, http.MaxBytesReader(w, r.Body, max(most, 0)), d.s.cfg.UploadIdle)
-	s, err = d.lake.WriteChunk(ctx, project, id, offset, body)
+	s, err := d.lake.WriteChunk(ctx, project, id, offset, body)
 	if s.ID != "" {
 		w.Header().Set(client.OffsetHeader, strconv.FormatInt(s.Offset, 10))
 	}

@@ -18,15 +18,14 @@ type idleBody struct {
 	rc   *http.ResponseController
 	idle time.Duration
 	next time.Time // when the deadline is pushed again
-	now  func() time.Time
 }
 
 func newIdleBody(w http.ResponseWriter, r io.Reader, idle time.Duration) io.Reader {
-	return &idleBody{r: r, rc: http.NewResponseController(w), idle: idle, now: time.Now}
+	return &idleBody{r: r, rc: http.NewResponseController(w), idle: idle}
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
-	if now := b.now(); !now.Before(b.next) {
+	if now := time.Now(); !now.Before(b.next) {
 		// A writer that cannot take deadlines (a test recorder) is read
 		// without one.
 		_ = b.rc.SetReadDeadline(now.Add(b.idle))
