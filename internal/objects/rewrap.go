@@ -2,13 +2,13 @@ package objects
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strings"
 
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/keys"
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 )
 
 // Object is one stored artifact as key rotation sees it: which key
@@ -45,34 +45,60 @@ func (s *Store) Walk(ctx context.Context, project string, fn func(Object) error)
 // manifest (immutable once written), not a session's state.
 func isRewrappableData(key string) bool { return !strings.HasSuffix(key, ".json") }
 
+// listPage is how many objects a walk lists at a time.
+const listPage = 1000
+
+// listTries is how many times a walk reads a page that fails because a
+// file went away while its directory was read: in a file:// bucket a
+// rename (a rewrap moving an object, an upload's temporary file) fails
+// the listing, which only needs reading again.
+const listTries = 5
+
 func (s *Store) walk(ctx context.Context, project, prefix string, keep func(string) bool, fn func(Object) error) error {
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	opts := &blob.ListOptions{Prefix: prefix}
+	token := blob.FirstPageToken
 	for {
-		lo, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
+		var page []*blob.ListObject
+		var next []byte
+		var err error
+		for try := 1; ; try++ {
+			page, next, err = s.bucket.ListPage(ctx, token, listPage, opts)
+			if err == nil || try == listTries || gcerrors.Code(err) != gcerrors.NotFound {
+				break
+			}
 		}
 		if err != nil {
 			return s.wrap(err, "list the artifacts of project %s", project)
 		}
-		if lo.IsDir || !keep(lo.Key) {
-			continue
+		for _, lo := range page {
+			if err := s.visit(ctx, project, lo, keep, fn); err != nil {
+				return err
+			}
 		}
-		o := Object{Ref: lo.Key, Size: lo.Size, Datalake: strings.HasPrefix(lo.Key, DataPrefix(project))}
-		header, err := s.header(ctx, lo.Key)
-		if errs.Is(err, errs.NotFound) {
-			continue
+		if len(next) == 0 {
+			return nil
 		}
-		if err != nil {
-			return err
-		}
-		if id, err := keys.KeyIDOf(header); err == nil {
-			o.Encrypted, o.KeyID = true, id
-		}
-		if err := fn(o); err != nil {
-			return err
-		}
+		token = next
 	}
+}
+
+// visit gives fn the object lo, unless keep refuses it or it went away.
+func (s *Store) visit(ctx context.Context, project string, lo *blob.ListObject, keep func(string) bool, fn func(Object) error) error {
+	if lo.IsDir || !keep(lo.Key) {
+		return nil
+	}
+	o := Object{Ref: lo.Key, Size: lo.Size, Datalake: strings.HasPrefix(lo.Key, DataPrefix(project))}
+	header, err := s.header(ctx, lo.Key)
+	if errs.Is(err, errs.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if id, err := keys.KeyIDOf(header); err == nil {
+		o.Encrypted, o.KeyID = true, id
+	}
+	return fn(o)
 }
 
 // header reads the first bytes of an object: the key id of a ciphertext.
