@@ -115,11 +115,14 @@ func (f *fakeDriver) execute(m v1.TaskManifest, execution int, stop chan struct{
 		f.maxNapping = max(f.maxNapping, f.napping)
 		f.mu.Unlock()
 		time.Sleep(time.Duration(ms) * time.Millisecond)
-		// Counted as running until the engine has the exit.
-		report(v1.AgentEvent{Type: v1.EventExited, Exit: &exit})
+		// Counted as running until just before the exit is reported: the
+		// engine cannot free the task's slot before it has the exit, and
+		// once it has, it may start the next task before this goroutine
+		// would get to count this one out (a false excess of one).
 		f.mu.Lock()
 		f.napping--
 		f.mu.Unlock()
+		report(v1.AgentEvent{Type: v1.EventExited, Exit: &exit})
 		return
 	case len(cmd) == 1 && cmd[0] == "hang":
 		<-stop
