@@ -71,3 +71,80 @@ func TestOutboxReopen(t *testing.T) {
 		t.Errorf("after rewind %+v", recs)
 	}
 }
+
+// TestAckedInPlace: acked.json is rewritten in place, padded to the
+// length it had (a restarted agent's longer file included), and reads
+// back as the cursors last saved.
+func TestAckedInPlace(t *testing.T) {
+	dir := t.TempDir()
+	// What an earlier agent left: a longer file with other cursors.
+	must(t, os.WriteFile(filepath.Join(dir, ackedFileName), []byte(`{"events":{"seq":0,"offset":0},"logs":{"seq":0,"offset":0}}                    `), 0o600))
+	ob, err := openOutbox(filepath.Join(dir), time.Now, false)
+	must(t, err)
+	must(t, ob.event(v1.AgentEvent{Type: v1.EventStarted}))
+	must(t, ob.logLine("stdout", "a"))
+	recs, err := ob.events.pending(10, 1<<20)
+	must(t, err)
+	ob.events.ack(recs[0])
+	must(t, ob.saveAcked())
+	st1, err := os.Stat(filepath.Join(dir, ackedFileName))
+	must(t, err)
+	lrecs, err := ob.logs.pending(10, 1<<20)
+	must(t, err)
+	ob.logs.ack(lrecs[0])
+	must(t, ob.saveAcked())
+	st2, err := os.Stat(filepath.Join(dir, ackedFileName))
+	must(t, err)
+	if !os.SameFile(st1, st2) {
+		t.Error("acked.json was replaced, not rewritten in place")
+	}
+	var a ackedFile
+	must(t, readJSON(filepath.Join(dir, ackedFileName), &a))
+	es, eo := ob.events.cursor()
+	ls, lo := ob.logs.cursor()
+	if a.Events.Seq != es || a.Events.Offset != eo || a.Logs.Seq != ls || a.Logs.Offset != lo || es != 1 || ls != 1 {
+		t.Errorf("acked.json holds %+v, want events %d@%d logs %d@%d", a, es, eo, ls, lo)
+	}
+	ob.close()
+}
+
+// TestDeliveredMark: the mark is a link to result.json, dated at the
+// delivery; marking again (a restarted agent) leaves result.json whole;
+// without a result.json the mark is an empty file.
+func TestDeliveredMark(t *testing.T) {
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return at }
+	dir := t.TempDir()
+	result := []byte(`{"code":0}`)
+	must(t, os.WriteFile(filepath.Join(dir, ResultFile), result, 0o600))
+	ob, err := openOutbox(filepath.Join(dir, OutboxDir), clock, false)
+	must(t, err)
+	defer ob.close()
+	ob.markDelivered()
+	ob.markDelivered()
+	if !Delivered(dir) {
+		t.Fatal("not marked delivered")
+	}
+	mark, err := os.Stat(filepath.Join(dir, OutboxDir, deliveredFile))
+	must(t, err)
+	res, err := os.Stat(filepath.Join(dir, ResultFile))
+	must(t, err)
+	if !os.SameFile(mark, res) {
+		t.Error("the mark is not a link to result.json")
+	}
+	if !mark.ModTime().Equal(at) {
+		t.Errorf("mark dated %v, want the delivery's %v", mark.ModTime(), at)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, ResultFile)); string(got) != string(result) {
+		t.Errorf("result.json now holds %q", got)
+	}
+
+	bare := t.TempDir()
+	ob2, err := openOutbox(filepath.Join(bare, OutboxDir), clock, false)
+	must(t, err)
+	defer ob2.close()
+	ob2.markDelivered()
+	if !Delivered(bare) {
+		t.Error("not marked delivered without a result.json")
+	}
+}

@@ -27,6 +27,11 @@
 //	result.json    the command's v1.Exit (agent): Status reads it
 //	outbox/        events and log lines until acknowledged (agent)
 //
+// Cleanup, once the engine ingested the exit, moves the directory into
+// Root/.trash, emptied in the background when nothing has started for 2 s
+// (or 5 min after its oldest entry came): deletion neither holds up the
+// engine nor runs among the next tasks' file creations (see trash).
+//
 // The host's environment is PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR and
 // KOYA_AGENT_* from the control plane, plus Options.Env: never the control
 // plane's other variables, which may hold its secrets. Its agents do not

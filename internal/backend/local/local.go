@@ -39,9 +39,10 @@ type Options struct {
 // Driver runs attempts as local processes under agents that live in the
 // root's agent host (see agent.ServeHost).
 type Driver struct {
-	o    Options
-	caps backend.Capabilities
-	host *hostClient
+	o     Options
+	caps  backend.Capabilities
+	host  *hostClient
+	trash *trash
 }
 
 // state is the handle's driver state: the attempt directory and the agent
@@ -88,7 +89,7 @@ func New(o Options) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{o: o, caps: capabilities(), host: hc}, nil
+	return &Driver{o: o, caps: capabilities(), host: hc, trash: newTrash(o.Root)}, nil
 }
 
 // capabilities follow what the agent can enforce on this machine; see doc.go.
@@ -125,6 +126,7 @@ func handle(attemptID string, st state) backend.Handle {
 // or it has a delivered result. A lock on the attempt directory serialises
 // concurrent Starts (in this process or another control plane).
 func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle, error) {
+	d.trash.started()
 	dir := filepath.Join(d.o.Root, m.AttemptID)
 	err := os.Mkdir(dir, 0o700)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
@@ -265,7 +267,8 @@ func (d *Driver) Recover(ctx context.Context, h backend.Handle) error {
 	return nil
 }
 
-// Cleanup removes the attempt directory once its agent has ended. An agent
+// Cleanup removes the attempt directory once its agent has ended: moves it
+// into the trash, which deletes it in the background (see trash). An agent
 // with a result is finishing its delivery (the engine cleans up once it
 // ingested the exit): it is given a few seconds to end. An agent without a
 // result is left alone, directory and all.
@@ -285,7 +288,7 @@ func (d *Driver) Cleanup(ctx context.Context, h backend.Handle) error {
 		}
 	}
 	agent.KillLeftovers(dir)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := d.trash.put(dir); err != nil {
 		return errs.Wrap(errs.Internal, err, "removing %s", dir)
 	}
 	return nil
