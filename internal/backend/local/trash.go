@@ -38,8 +38,10 @@ type trash struct {
 	oldest    time.Time // when the trash last went from empty to not
 }
 
+// newTrash makes the trash directory once, here rather than at each put.
 func newTrash(root string) *trash {
 	t := &trash{dir: filepath.Join(root, trashDir), idle: 2 * time.Second, maxAge: 5 * time.Minute, clock: time.Now}
+	_ = os.Mkdir(t.dir, 0o700) // put deletes in place if it is missing
 	if entries, err := os.ReadDir(t.dir); err == nil && len(entries) > 0 {
 		t.kick() // left by an earlier control plane
 	}
@@ -56,11 +58,7 @@ func (t *trash) started() {
 // put moves dir into the trash, or deletes it at once where it cannot be
 // moved.
 func (t *trash) put(dir string) error {
-	err := os.Mkdir(t.dir, 0o700)
-	if err == nil || os.IsExist(err) {
-		err = os.Rename(dir, filepath.Join(t.dir, filepath.Base(dir)))
-	}
-	if err != nil {
+	if os.Rename(dir, filepath.Join(t.dir, filepath.Base(dir))) != nil {
 		return os.RemoveAll(dir)
 	}
 	t.kick()
@@ -102,7 +100,7 @@ func (t *trash) empty() {
 		if err != nil || len(entries) == 0 {
 			// Under the lock: a put whose rename came after this read
 			// finds the goroutine gone and starts another.
-			t.running, t.oldest = false, time.Time{}
+			t.stopLocked()
 			t.mu.Unlock()
 			return
 		}
@@ -121,9 +119,12 @@ func (t *trash) empty() {
 			// Nothing could be deleted: stop rather than spin; the next
 			// put tries again.
 			t.mu.Lock()
-			t.running, t.oldest = false, time.Time{}
+			t.stopLocked()
 			t.mu.Unlock()
 			return
 		}
 	}
 }
+
+// stopLocked records the goroutine's end; t.mu is held.
+func (t *trash) stopLocked() { t.running, t.oldest = false, time.Time{} }

@@ -39,7 +39,8 @@ func (t *trash) isRunning() bool { t.mu.Lock(); defer t.mu.Unlock(); return t.ru
 // stop, and the goroutine ends with the trash empty.
 func TestTrashWaitsForQuiet(t *testing.T) {
 	root, attempt := trashTest(t)
-	tr := &trash{dir: filepath.Join(root, trashDir), idle: 100 * time.Millisecond, maxAge: time.Hour, clock: time.Now}
+	tr := newTrash(root) // empty: no goroutine yet
+	tr.idle, tr.maxAge = 100*time.Millisecond, time.Hour
 	tr.started()
 	if err := tr.put(attempt); err != nil {
 		t.Fatal(err)
@@ -62,7 +63,8 @@ func TestTrashWaitsForQuiet(t *testing.T) {
 // once its oldest entry is maxAge old.
 func TestTrashMaxAge(t *testing.T) {
 	root, attempt := trashTest(t)
-	tr := &trash{dir: filepath.Join(root, trashDir), idle: time.Hour, maxAge: 200 * time.Millisecond, clock: time.Now}
+	tr := newTrash(root)
+	tr.idle, tr.maxAge = time.Hour, 200*time.Millisecond
 	tr.started()
 	if err := tr.put(attempt); err != nil {
 		t.Fatal(err)
