@@ -63,7 +63,8 @@ type Engine struct {
 	starved  map[string]bool // runs waiting for capacity
 	inflight map[string]bool // attempts being started right now
 
-	ended endedQueue // attempts whose backend saw their task end (reconcile.go)
+	ended   endedQueue  // attempts whose backend saw their task end (reconcile.go)
+	ingests ingestQueue // Ingest calls waiting for a group commit (ingestqueue.go)
 
 	// locksRows is true when LockRun takes a row lock (PostgreSQL): rows
 	// read before it may be stale and are read again. SQLite's write

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -15,85 +16,205 @@ import (
 // and one with a gap is applied up to the gap (the ack tells the agent where
 // to resume). The final event finishes the attempt and moves its task and
 // run on in the same transaction.
+//
+// Calls that arrive while another's transaction is under way are applied
+// together in the next one (group commit, see ingestQueue): under load,
+// one commit and one pass over the touched pages serve many agents.
 func (e *Engine) Ingest(ctx context.Context, attemptID string, events []v1.AgentEvent) (v1.AgentEventAck, error) {
 	sort.Slice(events, func(i, j int) bool { return events[i].Seq < events[j].Seq })
-	var (
+	if err := checkEvents(events); err != nil {
+		return v1.AgentEventAck{}, err
+	}
+	c := &ingestCall{attemptID: attemptID, events: events, wake: make(chan struct{}, 1)}
+	// The batch may be another caller's too: one caller going away does
+	// not abandon the others' events.
+	e.ingests.join(c, func(batch []*ingestCall) { e.ingestBatch(context.WithoutCancel(ctx), batch) })
+	return c.ack, c.err
+}
+
+// checkEvents refuses a batch with an event that could not be applied.
+func checkEvents(events []v1.AgentEvent) error {
+	for _, ev := range events {
+		switch ev.Type {
+		case v1.EventStarted, v1.EventHeartbeat:
+		case v1.EventOutput:
+			if ev.Output == nil || ev.Name == "" {
+				return errs.E(errs.Invalid, "event %d: an output event needs name and output", ev.Seq)
+			}
+		case v1.EventExited:
+			if ev.Exit == nil {
+				return errs.E(errs.Invalid, "event %d: an exited event needs exit", ev.Seq)
+			}
+		default:
+			return errs.E(errs.Invalid, "event %d: unknown type %q", ev.Seq, ev.Type)
+		}
+	}
+	return nil
+}
+
+// ingestBatch applies calls in one transaction and sets each one's ack or
+// error. If the transaction fails, each call is tried in one of its own,
+// so that one call's trouble is not the others'.
+func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
+	now := e.clock()
+	type applied struct {
+		c        *ingestCall
 		a        store.Attempt
 		cancel   bool
 		finished bool
-	)
-	now := e.clock()
+	}
+	var done []applied
 	err := e.store.Tx(ctx, func(q store.Querier) error {
-		var err error
-		if a, err = e.lockAttempt(ctx, q, attemptID); err != nil {
-			return err
-		}
-		run, err := q.GetRun(ctx, a.RunID)
+		done = done[:0]
+		attempts, err := e.lockAttempts(ctx, q, batch)
 		if err != nil {
 			return err
 		}
-		cancel = run.CancelRequested
-		var exit *v1.Exit
-		applied := a.LastSeq
-		for _, ev := range events {
-			if ev.Seq <= applied {
+		seen := make(map[string]bool, len(batch))
+		for _, c := range batch {
+			c.err = nil
+			a, ok := attempts[c.attemptID]
+			if !ok {
+				c.err = errs.E(errs.NotFound, "attempt %q not found", c.attemptID)
 				continue
 			}
-			if ev.Seq != applied+1 {
-				break
-			}
-			applied = ev.Seq
-			if a.Phase.Done() {
-				continue // the engine already gave up on it; keep the sequence moving
-			}
-			switch ev.Type {
-			case v1.EventStarted:
-				if a.Phase == v1.Pending {
-					a.Phase = v1.Running
-				}
-				if a.StartedAt == nil {
-					a.StartedAt = ptr(now)
-				}
-				a.HeartbeatAt = ptr(now)
-				if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+			if seen[a.ID] { // again in this batch (an agent's resend): as the call before left it
+				if a, err = q.GetAttempt(ctx, a.ID); err != nil {
 					return err
 				}
-			case v1.EventHeartbeat:
-				a.HeartbeatAt = ptr(now)
-			case v1.EventOutput:
-				if ev.Output == nil || ev.Name == "" {
-					return errs.E(errs.Invalid, "event %d: an output event needs name and output", ev.Seq)
-				}
-				if a.Outputs == nil {
-					a.Outputs = map[string]v1.Output{}
-				}
-				a.Outputs[ev.Name] = *ev.Output
-			case v1.EventExited:
-				if ev.Exit == nil {
-					return errs.E(errs.Invalid, "event %d: an exited event needs exit", ev.Seq)
-				}
-				exit = ev.Exit
-			default:
-				return errs.E(errs.Invalid, "event %d: unknown type %q", ev.Seq, ev.Type)
 			}
+			seen[a.ID] = true
+			r := applied{c: c}
+			if r.a, r.cancel, r.finished, err = e.apply(ctx, q, a, c.events, now); err != nil {
+				return err
+			}
+			done = append(done, r)
 		}
-		a.LastSeq = applied
-		a.HeartbeatAt = ptr(now)
-		if exit != nil && !a.Phase.Done() {
-			finished = true
-			return e.finishAttempt(ctx, q, run, a, *exit, now)
-		}
-		_, err = q.UpdateAttempt(ctx, a, "")
-		return err
+		return nil
 	})
 	if err != nil {
-		return v1.AgentEventAck{}, err
+		if len(batch) == 1 {
+			batch[0].err = err
+			return
+		}
+		for _, c := range batch {
+			e.ingestBatch(ctx, []*ingestCall{c})
+		}
+		return
 	}
-	if finished {
-		e.attemptDone(a)
+	for _, r := range done {
+		if r.finished {
+			e.attemptDone(r.a)
+		}
+		e.notifier.Notify(r.a.RunID)
+		r.c.ack = v1.AgentEventAck{Applied: r.a.LastSeq, Cancel: r.cancel || e.isStopping(r.a.ID)}
 	}
-	e.notifier.Notify(a.RunID)
-	return v1.AgentEventAck{Applied: a.LastSeq, Cancel: cancel || e.isStopping(a.ID)}, nil
+}
+
+// apply applies events to attempt a (read under its run's lock) and
+// returns it as updated, whether its run was asked to cancel, and
+// whether the events finished it.
+func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, events []v1.AgentEvent, now time.Time) (store.Attempt, bool, bool, error) {
+	run, err := q.GetRun(ctx, a.RunID)
+	if err != nil {
+		return a, false, false, err
+	}
+	var exit *v1.Exit
+	applied := a.LastSeq
+	for _, ev := range events {
+		if ev.Seq <= applied {
+			continue
+		}
+		if ev.Seq != applied+1 {
+			break
+		}
+		applied = ev.Seq
+		if a.Phase.Done() {
+			continue // the engine already gave up on it; keep the sequence moving
+		}
+		switch ev.Type {
+		case v1.EventStarted:
+			if a.Phase == v1.Pending {
+				a.Phase = v1.Running
+			}
+			if a.StartedAt == nil {
+				a.StartedAt = ptr(now)
+			}
+			a.HeartbeatAt = ptr(now)
+			if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+				return a, false, false, err
+			}
+		case v1.EventHeartbeat:
+			a.HeartbeatAt = ptr(now)
+		case v1.EventOutput:
+			if a.Outputs == nil {
+				a.Outputs = map[string]v1.Output{}
+			}
+			a.Outputs[ev.Name] = *ev.Output
+		case v1.EventExited:
+			exit = ev.Exit
+		}
+	}
+	a.LastSeq = applied
+	a.HeartbeatAt = ptr(now)
+	if exit != nil && !a.Phase.Done() {
+		err := e.finishAttempt(ctx, q, run, a, *exit, now)
+		return a, run.CancelRequested, true, err
+	}
+	_, err = q.UpdateAttempt(ctx, a, "")
+	return a, run.CancelRequested, false, err
+}
+
+// lockAttempts reads the calls' attempts with their runs locked for the
+// rest of the transaction (see lockRuns), so that ingestion, dispatch and
+// planning of one run never interleave. An attempt that does not exist is
+// left out.
+func (e *Engine) lockAttempts(ctx context.Context, q store.Querier, batch []*ingestCall) (map[string]store.Attempt, error) {
+	attempts := make(map[string]store.Attempt, len(batch))
+	var runs []string
+	for _, c := range batch {
+		if _, ok := attempts[c.attemptID]; ok {
+			continue
+		}
+		a, err := q.GetAttempt(ctx, c.attemptID)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		attempts[a.ID] = a
+		runs = append(runs, a.RunID)
+	}
+	if err := lockRuns(ctx, q, runs); err != nil {
+		return nil, err
+	}
+	if e.locksRows { // read before the lock: may be stale
+		for id := range attempts {
+			a, err := q.GetAttempt(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			attempts[id] = a
+		}
+	}
+	return attempts, nil
+}
+
+// lockRuns locks runs (ids, in any order, repeats allowed) for the rest of
+// the transaction, in the order of their ids: every transaction that
+// locks several runs takes them in that order, so that two never wait
+// for each other (PostgreSQL would break the cycle after a second, by
+// failing one of them).
+func lockRuns(ctx context.Context, q store.Querier, ids []string) error {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		if err := q.LockRun(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lockAttempt reads an attempt with its run locked for the rest of the

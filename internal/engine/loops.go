@@ -84,10 +84,10 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 		// kept up to date with the starts planned in this pass.
 		uses := map[string]Use{}
 		var activeList []store.Attempt
-		for _, id := range ids {
-			if err := q.LockRun(ctx, id); err != nil {
-				return err
-			}
+		if err := lockRuns(ctx, q, ids); err != nil {
+			return err
+		}
+		for _, id := range ids { // planned in the order they came due
 			snap, err := loadSnapshot(ctx, q, e.steps, e.cfg.Unseal, id, capacity, now)
 			if errs.Is(err, errs.NotFound) {
 				continue
@@ -268,8 +268,15 @@ func (e *Engine) recordLoop(ctx context.Context) {
 func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) error {
 	now := e.clock()
 	return e.store.Tx(ctx, func(q store.Querier) error {
+		runs := make([]string, len(batch))
+		for i, s := range batch {
+			runs[i] = s.attempt.RunID
+		}
+		if err := lockRuns(ctx, q, runs); err != nil {
+			return err
+		}
 		for _, s := range batch {
-			a, err := e.lockAttempt(ctx, q, s.attempt.ID)
+			a, err := q.GetAttempt(ctx, s.attempt.ID) // under its run's lock: current
 			if err != nil {
 				return err
 			}
