@@ -87,9 +87,10 @@ func taskKey(t store.Task) string { return t.Step + "\x00" + itoa(t.Index) }
 // outputs are stored as Cached and reported so that they are not started.
 func (e *Engine) insertTasks(ctx context.Context, q store.Querier, tasks []store.Task, now time.Time) (map[string]bool, error) {
 	cached := map[string]bool{}
+	pins := pinnedFiles{}
 	for i := range tasks {
 		t := &tasks[i]
-		if err := pinInputs(ctx, q, t); err != nil {
+		if err := pinInputs(ctx, q, pins, t); err != nil {
 			var f inputFailure
 			if !errors.As(err, &f) {
 				return nil, err

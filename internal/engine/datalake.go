@@ -167,16 +167,38 @@ func fileItem(f store.File) map[string]any {
 	}
 }
 
+// pinnedFiles memoises findFiles over the new tasks of one transaction:
+// the items of a fan-out that read the same reference read it once (and
+// all see the same files).
+type pinnedFiles map[[2]string]pinned
+
+type pinned struct {
+	files []store.File
+	err   error
+}
+
+func (p pinnedFiles) find(ctx context.Context, q store.Querier, project, ref string) ([]store.File, error) {
+	k := [2]string{project, ref}
+	if r, ok := p[k]; ok {
+		return r.files, r.err
+	}
+	files, err := findFiles(ctx, q, project, ref)
+	if !isTransient(err) {
+		p[k] = pinned{files, err}
+	}
+	return files, err
+}
+
 // pinInputs resolves the datalake inputs of a new task into artifacts.
 // A reference that does not resolve fails the task with the reason.
-func pinInputs(ctx context.Context, q store.Querier, t *store.Task) error {
+func pinInputs(ctx context.Context, q store.Querier, pins pinnedFiles, t *store.Task) error {
 	pinned := false
 	for i := range t.Manifest.Inputs {
 		in := &t.Manifest.Inputs[i]
 		if in.Datalake == "" || in.Artifacts != nil {
 			continue
 		}
-		files, err := findFiles(ctx, q, t.Manifest.Project, in.Datalake)
+		files, err := pins.find(ctx, q, t.Manifest.Project, in.Datalake)
 		if err != nil {
 			if isTransient(err) {
 				return err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -110,4 +111,58 @@ func TestEngineDatalakeRefsThatDoNotResolve(t *testing.T) {
 			}
 		}
 	})
+}
+
+// countingQuerier counts the datalake reads that pinning makes.
+type countingQuerier struct {
+	store.Querier
+	gets, finds int
+}
+
+func (c *countingQuerier) GetFile(ctx context.Context, project, channel, path string) (store.File, error) {
+	c.gets++
+	return c.Querier.GetFile(ctx, project, channel, path)
+}
+
+func (c *countingQuerier) FindFiles(ctx context.Context, q store.FileQuery) (store.FilePage, error) {
+	c.finds++
+	return c.Querier.FindFiles(ctx, q)
+}
+
+// The items of a fan-out that read the same datalake reference read it
+// once per transaction; other references are read on their own.
+func TestPinInputsReadsEachReferenceOnce(t *testing.T) {
+	st := testStores(t)["sqlite"](t)
+	files := putFiles(t, st, "cat", "dog", "cat")
+	ctx := context.Background()
+	q := &countingQuerier{Querier: st}
+	pins := pinnedFiles{}
+	task := func(one string) store.Task {
+		return store.Task{Manifest: v1.TaskManifest{Project: "p", Inputs: []v1.InputSpec{
+			{Name: "cats", Datalake: `datalake://p/raw?query=label = "cat"`},
+			{Name: "one", Datalake: "datalake://p/raw/" + one},
+		}}}
+	}
+	tasks := []store.Task{task("img/001.jpg"), task("img/001.jpg"), task("img/001.jpg"), task("img/002.jpg"), task("img/009.jpg")}
+	for i := range tasks[:4] {
+		if err := pinInputs(ctx, q, pins, &tasks[i]); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+		if got := tasks[i].Manifest.Inputs[0].Artifacts; len(got) != 2 {
+			t.Errorf("task %d: the query pinned %d files, want 2", i, len(got))
+		}
+	}
+	if a := tasks[3].Manifest.Inputs[1].Artifacts; len(a) != 1 || a[0].Ref != files[2].Ref {
+		t.Errorf("task 3 pinned %+v, want %s", a, files[2].Path)
+	}
+	var f inputFailure
+	if err := pinInputs(ctx, q, pins, &tasks[4]); !errors.As(err, &f) {
+		t.Errorf("a missing file: %v, want the task failed", err)
+	}
+	if err := pinInputs(ctx, q, pins, &tasks[4]); !errors.As(err, &f) {
+		t.Errorf("the missing file again: %v, want the task failed", err)
+	}
+	if q.finds != 1 || q.gets != 3 {
+		t.Errorf("%d queries and %d file reads, want 1 and 3 (one per reference)", q.finds, q.gets)
+	}
 }
