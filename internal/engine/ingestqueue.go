@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/errs"
 )
 
 // ingestCall is one Ingest call waiting for, or in, a group commit.
@@ -49,20 +50,31 @@ func (q *ingestQueue) join(c *ingestCall, commit func(batch []*ingestCall)) {
 	q.pending = q.pending[n:]
 	q.mu.Unlock()
 
-	commit(batch)
-
-	for _, o := range batch {
-		if o != c {
-			o.wake <- struct{}{}
+	// Whatever commit does, the batch's other callers are answered and
+	// the queue moves on: a panic here would otherwise stop all
+	// ingestion. The panic itself goes on up this caller's stack.
+	defer func() {
+		p := recover()
+		for _, o := range batch {
+			if p != nil {
+				o.err = errs.E(errs.Internal, "applying agents' reports: %v", p)
+			}
+			if o != c {
+				o.wake <- struct{}{}
+			}
 		}
-	}
-	q.mu.Lock()
-	if len(q.pending) > 0 {
-		next := q.pending[0]
-		next.lead = true
-		next.wake <- struct{}{}
-	} else {
-		q.busy = false
-	}
-	q.mu.Unlock()
+		q.mu.Lock()
+		if len(q.pending) > 0 {
+			next := q.pending[0]
+			next.lead = true
+			next.wake <- struct{}{}
+		} else {
+			q.busy = false
+		}
+		q.mu.Unlock()
+		if p != nil {
+			panic(p)
+		}
+	}()
+	commit(batch)
 }

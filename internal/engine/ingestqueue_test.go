@@ -98,6 +98,52 @@ func TestIngestQueueUnderLoad(t *testing.T) {
 	}
 }
 
+// TestIngestQueueSurvivesAPanic: a commit that panics answers its
+// batch's other callers with an error and leaves the queue working; the
+// panic reaches the caller that committed.
+func TestIngestQueueSurvivesAPanic(t *testing.T) {
+	var (
+		q       ingestQueue
+		entered = make(chan struct{})
+		release = make(chan struct{})
+	)
+	boom := func(batch []*ingestCall) {
+		if batch[0].attemptID == "leader" {
+			close(entered)
+			<-release
+		}
+		panic("boom")
+	}
+	leader := &ingestCall{attemptID: "leader", wake: make(chan struct{}, 1)}
+	second := &ingestCall{attemptID: "second", wake: make(chan struct{}, 1)}
+	third := &ingestCall{attemptID: "third", wake: make(chan struct{}, 1)}
+	panicked := make(chan any, 2)
+	join := func(c *ingestCall) {
+		defer func() { panicked <- recover() }()
+		q.join(c, boom)
+	}
+	go join(leader)
+	<-entered
+	go join(second)
+	go join(third)
+	waitFor(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return len(q.pending) == 2 })
+	close(release)
+	// The leader panics; second commits [second third] and panics too.
+	for range 2 {
+		if p := <-panicked; p != "boom" {
+			t.Fatalf("recovered %v, want the commit's panic", p)
+		}
+	}
+	if !errs.Is(third.err, errs.Internal) {
+		t.Errorf("third: %v, want an internal error", third.err)
+	}
+	ok := &ingestCall{attemptID: "after", wake: make(chan struct{}, 1)}
+	q.join(ok, func(batch []*ingestCall) { batch[0].ack.Applied = 1 })
+	if ok.ack.Applied != 1 || q.busy {
+		t.Errorf("after the panics: applied %d, busy %v", ok.ack.Applied, q.busy)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
