@@ -146,12 +146,8 @@ func TestIngestQueueSurvivesAPanic(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(time.Millisecond)
+	if !Eventually(10*time.Second, cond) {
+		t.Fatal("condition not met in 10s")
 	}
 }
 
