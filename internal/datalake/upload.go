@@ -143,10 +143,10 @@ const OffsetConflict = "upload offset is "
 // PartSize is the most bytes one part object of an upload session holds:
 // a chunk larger than that (a client may send the whole file as one) is
 // stored as several parts, each made durable and counted in the session
-// before the next is read, so that a connection cut in the middle of a
-// large chunk loses at most the part being written. Large enough that a
-// part's fsync and the session's rewrite are rare, small enough that a
-// resumed upload resends little.
+// while the next is read (and before the one after it), so that a
+// connection cut in the middle of a large chunk loses at most the parts
+// being written. Large enough that a part's fsync and the session's
+// rewrite are rare, small enough that a resumed upload resends little.
 const PartSize = 64 << 20
 
 // partSize is the part size of session s: PartSize, or for a file too
@@ -190,26 +190,45 @@ func (l *Lake) WriteChunk(ctx context.Context, project, id string, offset int64,
 		return s, errs.Wrap(errs.Internal, err, "hash state of upload %s", id)
 	}
 	size := l.partSize(s)
+	// Each part is made durable and counted in the session on a goroutine
+	// while the next one is read: its fsync no longer stops the upload.
+	saver := &partSaver{l: l, saved: s}
 	for {
 		if len(s.Parts) >= l.maxParts {
+			if err := saver.wait(); err != nil {
+				return saver.saved, err
+			}
 			if more, err := hasMore(&r); err != nil || !more {
 				return s, err
 			}
 			return s, errs.At(errs.Invalid, "chunk", "upload session %s has %d parts, the most one may have (%d bytes so far): upload the file again, announcing its size",
 				id, len(s.Parts), s.Offset)
 		}
-		var n int64
-		if s, n, err = l.writePart(ctx, s, io.LimitReader(r, size), h); err != nil || n < size {
-			return s, err
+		part, next, err := l.stagePart(ctx, s, io.LimitReader(r, size), h)
+		if err != nil || part == nil {
+			// The parts before stay: the client resends from the
+			// session's offset.
+			if werr := saver.wait(); werr != nil {
+				return saver.saved, werr
+			}
+			return saver.saved, err
+		}
+		if err := saver.save(ctx, part, next); err != nil {
+			return saver.saved, err
+		}
+		s = next
+		if part.N < size {
+			err := saver.wait()
+			return saver.saved, err
 		}
 	}
 }
 
-// writePart stores what r holds as the next part of session s and
-// counts it in the session; h is the running hash, fed r's bytes, as is
-// the session's CRC. An empty r stores nothing. On error s is unchanged
-// (h is not: the caller stops).
-func (l *Lake) writePart(ctx context.Context, s Session, r io.Reader, h hash.Hash) (Session, int64, error) {
+// stagePart writes what r holds as the next part of session s, not yet
+// stored (nil for an empty r), and returns the session that counts it;
+// h is the running hash, fed r's bytes, as is the session's CRC. On error
+// nothing is staged (h has seen some bytes: the caller stops).
+func (l *Lake) stagePart(ctx context.Context, s Session, r io.Reader, h hash.Hash) (*objects.StagedPart, Session, error) {
 	key := objects.DataPrefix(s.Project) + uploadsDir + s.ID + "/" + fmt.Sprintf("%020d", s.Offset)
 	var sums io.Writer = h
 	var crc objects.CRC32C
@@ -217,29 +236,77 @@ func (l *Lake) writePart(ctx context.Context, s Session, r io.Reader, h hash.Has
 		crc = objects.CRC32C(*s.CRC32C)
 		sums = io.MultiWriter(h, &crc)
 	}
-	n, err := l.objects.PutDataPart(ctx, s.Project, key, r, sums)
+	// Not cancelled with the request: a part read whole is kept even if
+	// the client goes while the next one is read.
+	part, err := l.objects.StageDataPart(context.WithoutCancel(ctx), s.Project, key, r, sums)
 	if err != nil {
-		return s, 0, err
+		return nil, s, err
 	}
-	if n == 0 {
-		_ = l.objects.DeleteData(context.WithoutCancel(ctx), s.Project, key)
-		return s, 0, nil
+	if part.N == 0 {
+		part.Abandon()
+		return nil, s, nil
 	}
 	next := s
 	if next.Hash, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
-		return s, 0, errs.Wrap(errs.Internal, err, "hash state of upload %s", s.ID)
+		part.Abandon()
+		return nil, s, errs.Wrap(errs.Internal, err, "hash state of upload %s", s.ID)
 	}
 	if s.CRC32C != nil {
 		next.CRC32C = new(uint32(crc))
 	}
-	next.Parts = append(slices.Clip(s.Parts), objects.Part{Key: key, Size: n})
-	next.Offset += n
+	next.Parts = append(slices.Clip(s.Parts), objects.Part{Key: key, Size: part.N})
+	next.Offset += part.N
 	next.Expires = l.clock().Add(l.ttl)
-	if err := l.save(ctx, next); err != nil {
-		_ = l.objects.DeleteData(context.WithoutCancel(ctx), s.Project, key)
-		return s, 0, err
+	return part, next, nil
+}
+
+// stagedPart is a part written and not yet stored (objects.StagedPart).
+type stagedPart interface {
+	Commit() error
+	Abandon()
+}
+
+// partSaver stores an upload's staged parts and saves the session after
+// each, one part at a time, on a goroutine of its own.
+type partSaver struct {
+	l     *Lake
+	saved Session    // the session as last saved
+	busy  chan error // the part being stored, if any
+	next  Session    // saved once busy succeeds
+}
+
+// save waits for the part before (if it failed, part is abandoned and its
+// error returned), then stores part and saves next on a goroutine.
+func (p *partSaver) save(ctx context.Context, part stagedPart, next Session) error {
+	if err := p.wait(); err != nil {
+		part.Abandon()
+		return err
 	}
-	return next, n, nil
+	p.next, p.busy = next, make(chan error, 1)
+	ctx = context.WithoutCancel(ctx) // see stagePart
+	go func() {
+		err := part.Commit()
+		if err == nil {
+			if err = p.l.save(ctx, next); err != nil {
+				_ = p.l.objects.DeleteData(ctx, next.Project, next.Parts[len(next.Parts)-1].Key)
+			}
+		}
+		p.busy <- err
+	}()
+	return nil
+}
+
+// wait waits for the part being stored, if any, and returns its error.
+func (p *partSaver) wait() error {
+	if p.busy == nil {
+		return nil
+	}
+	err := <-p.busy
+	p.busy = nil
+	if err == nil {
+		p.saved = p.next
+	}
+	return err
 }
 
 // hasMore reads one byte of *r to tell whether it holds more, and puts

@@ -1,24 +1,18 @@
-// Package directio writes and reads large files with direct I/O
-// (O_DIRECT): from the process's buffers to the disk and back, past the
-// page cache, as MinIO and Ceph move object data. koya uses it where a
-// large file is made durable anyway (a datalake upload, fsynced before
-// it is acknowledged; a pulled file, fsynced before it takes its name)
-// and to read large datalake objects back.
+// Package directio reads large files with direct I/O (O_DIRECT): from
+// the disk into the process's buffers, past the page cache, as MinIO and
+// Ceph move object data. koya reads large datalake objects back so: a
+// big transfer does not push out of the cache what is read again (the
+// database, small files), nor pay for a copy into pages the process has
+// never touched (on a VM whose balloon has taken them back, free page
+// reporting, also a host fault per page).
 //
-// Through the page cache, each GiB written costs a copy into pages the
-// process has never touched (on a VM whose balloon has taken them back,
-// free page reporting, also a host fault per page: 0.25 s of CPU at
-// best, 1.5-2.5 s seen on the benchmark VM), then the fsync waits for
-// the disk to take it all. Direct writes of 2-4 MiB took 0.4-0.5 s per
-// GiB with 0.1 s of CPU, already on the disk; nor do big transfers push
-// out of the cache what is read again (the database, small files).
-//
-// Data goes out in aligned blocks, one written while the next fills; the
-// tail that fills no block, and a file smaller than a block, go through
-// the page cache, and the caller's fsync makes the whole durable. Where
+// A block is read ahead while the caller consumes the one before. Where
 // the file system refuses direct I/O (tmpfs on older kernels, some FUSE
-// file systems), files go through the page cache, a write's write-back
-// started as it goes (package writebehind).
+// file systems), the file is read through the page cache.
+//
+// It wrote large files too, until measured otherwise: a direct write
+// waits for the disk, and an upload's writes then stalled while the part
+// before was fsynced (see objects.stageObject).
 package directio
 
 import (
@@ -28,17 +22,15 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
-
-	"github.com/koya-dev/koya/internal/writebehind"
 )
 
-// Block is the size of a direct write: large enough that the disk
-// streams (2 and 4 MiB writes did the same on the benchmark VM, 1 MiB
-// worse), and a multiple of any logical block size. A writer has two: it
-// fills one while the other goes to the disk.
+// Block is the size of a direct read: large enough that the disk
+// streams (2 and 4 MiB did the same on the benchmark VM, 1 MiB worse),
+// and a multiple of any logical block size. A reader has two: the caller
+// consumes one while the other is read.
 const Block = 2 << 20
 
-// Align is the alignment of a direct write's buffer, offset and
+// Align is the alignment of a direct read's buffer, offset and
 // length: a page, which covers 512-byte and 4 KiB logical blocks.
 const Align = 4096
 
@@ -48,128 +40,6 @@ var blockPool = sync.Pool{New: func() any {
 	b = b[off : off+Block : off+Block]
 	return &b
 }}
-
-// Writer writes a new file f from offset 0: in Block writes
-// with O_DIRECT while the file system takes them, through the page cache
-// (starting write-back as it goes) otherwise. A full block is written on
-// a goroutine of its own while the next fills: a direct write returns
-// once the disk has the data, and waiting for it would stall the upload's
-// pipeline. Finish writes the rest; Release must follow, error or not,
-// before f is closed.
-type Writer struct {
-	f      *os.File
-	bufs   [2]*[]byte
-	cur    int // the buffer being filled
-	n      int // bytes in it
-	direct bool
-	behind *writebehind.Starter
-	inUse  chan error // the result of the write under way, if any
-	// flushed is set once a block went out: the file is not small.
-	flushed bool
-}
-
-// NewWriter turns O_DIRECT on for f if it can.
-func NewWriter(f *os.File) *Writer {
-	d := &Writer{f: f, behind: writebehind.New(f), direct: setDirect(f, true) == nil}
-	d.bufs[0] = blockPool.Get().(*[]byte)
-	d.bufs[1] = blockPool.Get().(*[]byte)
-	return d
-}
-
-func (d *Writer) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		k := copy((*d.bufs[d.cur])[d.n:], p)
-		d.n += k
-		p = p[k:]
-		written += k
-		if d.n == Block {
-			if err := d.wait(); err != nil {
-				return written, err
-			}
-			b := (*d.bufs[d.cur])[:d.n]
-			d.flushed = true
-			d.inUse = make(chan error, 1)
-			go func() { d.inUse <- d.write(b) }()
-			d.cur, d.n = 1-d.cur, 0
-		}
-	}
-	return written, nil
-}
-
-// wait waits for the write under way and returns its error.
-func (d *Writer) wait() error {
-	if d.inUse == nil {
-		return nil
-	}
-	err := <-d.inUse
-	d.inUse = nil
-	return err
-}
-
-// write writes b at the end of the file (len(b) a multiple of
-// Align while direct). One runs at a time.
-func (d *Writer) write(b []byte) error {
-	k, err := d.f.Write(b)
-	if err != nil && d.direct && k == 0 && errors.Is(err, syscall.EINVAL) {
-		// The file system took the flag but refuses the write: go
-		// through the page cache from here.
-		d.buffered()
-		k, err = d.f.Write(b)
-	}
-	if !d.direct {
-		d.behind.Wrote(k)
-	}
-	return err
-}
-
-// buffered turns O_DIRECT off.
-func (d *Writer) buffered() {
-	if d.direct {
-		_ = setDirect(d.f, false)
-		d.direct = false
-	}
-}
-
-// Finish writes what is buffered: its aligned part directly, the tail
-// through the page cache; a file smaller than a block goes through the
-// page cache whole, where a small file is worth keeping. The caller
-// fsyncs the file.
-func (d *Writer) Finish() error {
-	if err := d.wait(); err != nil {
-		return err
-	}
-	if !d.flushed {
-		d.buffered()
-	}
-	b := (*d.bufs[d.cur])[:d.n]
-	if aligned := len(b) &^ (Align - 1); d.direct && aligned > 0 {
-		if err := d.write(b[:aligned]); err != nil {
-			return err
-		}
-		b = b[aligned:]
-	}
-	d.n = 0
-	if len(b) == 0 {
-		return nil
-	}
-	d.buffered()
-	return d.write(b)
-}
-
-// Release waits for any write under way and returns the buffers; the
-// writer is not used after.
-func (d *Writer) Release() {
-	_ = d.wait()
-	for i, b := range d.bufs {
-		if b != nil {
-			blockPool.Put(b)
-			d.bufs[i] = nil
-		}
-	}
-}
-
-var _ io.Writer = (*Writer)(nil)
 
 // Reader reads a file from offset 0 with O_DIRECT, a block ahead: a
 // goroutine reads the next block while the caller consumes this one. It

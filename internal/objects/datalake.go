@@ -95,35 +95,72 @@ func (s *Store) PutData(ctx context.Context, project string, r io.Reader) (DataO
 
 // PutDataPart streams r, encrypted, to the datalake object key of project,
 // writing the plaintext to h as well (running sums over several parts),
-// and returns the number of bytes, the object on disk as PutData's. On error nothing is stored under key;
-// r's own errors are returned as is.
+// and returns the number of bytes, the object on disk as PutData's. On
+// error nothing is stored under key; r's own errors are returned as is.
 func (s *Store) PutDataPart(ctx context.Context, project, key string, r io.Reader, h io.Writer) (int64, error) {
-	if err := checkDataKey(project, key); err != nil {
+	p, err := s.StageDataPart(ctx, project, key, r, h)
+	if err != nil {
 		return 0, err
 	}
-	src := &readErrs{r: r}
-	var n int64
 	// Durable: an upload session tells its client the chunk is stored,
 	// and a file's row commits, once this returns.
-	err := s.writeDurable(ctx, key, func(w io.Writer) error {
+	return p.N, p.Commit()
+}
+
+// StagedPart is a datalake object that StageDataPart wrote and did not
+// store yet. Commit stores it, on disk as PutDataPart's; Abandon drops
+// it. Exactly one of them is called, once, from any goroutine.
+type StagedPart struct {
+	N   int64 // the plaintext's bytes
+	s   *Store
+	key string
+	st  *staged
+}
+
+// Commit stores the part under its key, durably.
+func (p *StagedPart) Commit() error {
+	if err := p.st.commit(); err != nil {
+		return p.s.wrap(err, "write datalake object %s", p.key)
+	}
+	return nil
+}
+
+// Abandon drops the part: nothing is stored under its key.
+func (p *StagedPart) Abandon() { p.st.abandon() }
+
+// StageDataPart is PutDataPart but for storing the object, which the
+// returned part's Commit does: an upload reads its next part while the
+// one before is made durable. On error nothing is staged; r's own errors
+// are returned as is.
+func (s *Store) StageDataPart(ctx context.Context, project, key string, r io.Reader, h io.Writer) (*StagedPart, error) {
+	if err := checkDataKey(project, key); err != nil {
+		return nil, err
+	}
+	src := &readErrs{r: r}
+	p := &StagedPart{s: s, key: key}
+	st, err := s.stageObject(ctx, key, true, func(w io.Writer) error {
 		ew, err := s.keys.NewEncryptingWriter(ctx, project, DataKind, key, w)
 		if err != nil {
 			return err
 		}
 		// Reading the body, hashing, and encrypting and writing overlap
 		// on separate goroutines (taking turns, their costs added up).
-		if n, err = pipecopy.Copy(ew, src, h); err != nil {
+		if p.N, err = pipecopy.Copy(ew, src, h); err != nil {
 			return err
 		}
 		return ew.Close()
 	})
 	if src.err != nil {
-		return 0, src.err
+		if st != nil {
+			st.abandon()
+		}
+		return nil, src.err
 	}
 	if err != nil {
-		return 0, s.wrap(err, "write datalake object %s", key)
+		return nil, s.wrap(err, "write datalake object %s", key)
 	}
-	return n, nil
+	p.st = st
+	return p, nil
 }
 
 // Part is one object of a file uploaded in parts.
