@@ -20,9 +20,11 @@
 # resumable upload session, the file in one request that the server stores
 # in 64 MiB parts. RESUMABLE_ABOVE=<bytes> changes that threshold (a large
 # value sends one streaming PUT). cp_stored is a cp (cat) of the pushed
-# object's parts, whose source comes off the disk as the pull's does. PROFILE=<dir> writes CPU profiles of the
-# server (server.prof) and of the last round's push (push.prof) and pull
-# (pull.prof) there, for `go tool pprof`.
+# object's parts as the push left them (written through the page cache,
+# so mostly read from memory; the pull reads them past it, from the
+# disk). PROFILE=<dir> writes CPU profiles of the server (server.prof) and
+# of the last round's push (push.prof) and pull (pull.prof) there, for
+# `go tool pprof`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -69,10 +71,10 @@ for round in $(seq 0 "$ROUNDS"); do
 	sync
 	t3=$(now)
 
-	# cp of the stored bytes, as they lie on disk after the push (its
-	# parts, written with direct I/O, so not in the page cache): what a
-	# copy costs when its source must come off the disk, as the pull's
-	# does. Reported beside, not in, the ratios.
+	# cp of the stored bytes, as the push left them (its parts, written
+	# through the page cache): what copying the pushed object costs
+	# without decrypting, checking or a socket. Reported beside, not in,
+	# the ratios.
 	rm -f "$work/cold.bin"; sync
 	t6=$(now)
 	find "$work/data" -path '*/datalake/uploads/*/*' -type f -size +1M -print0 | sort -z | xargs -0 cat >"$work/cold.bin"

@@ -133,8 +133,8 @@ type staged struct {
 }
 
 // stageObject writes what fill writes for key and stops short of storing
-// it, so that making it durable (an fsync: 30 ms per 64 MiB part on the
-// benchmark VM) can overlap what comes next. If fill fails the write is
+// it, so that making it durable (an fsync: 35-50 ms per 64 MiB part on
+// the benchmark VM) can overlap what comes next. If fill fails the write is
 // abandoned (gocloud's contract: cancelling its context before Close), so
 // a reader never sees a partial object. Errors are returned unwrapped.
 //
@@ -171,8 +171,8 @@ func (s *Store) stageObject(ctx context.Context, key string, durable bool, fill 
 	// direct write waits for the disk, and on the benchmark VM the
 	// disk held the next part's writes back while a part was fsynced
 	// (64 MiB parts took 113 ms instead of 85); writes into the page
-	// cache go on meanwhile. Interleaved, 1 GiB pushes took 1.68-1.76 s
-	// so against 2.06-2.31 s (bench/RESULTS.md, Datalake I/O).
+	// cache go on meanwhile (bench/RESULTS.md, Datalake I/O, eighth
+	// session).
 	var to io.Writer = w
 	if st.file != nil {
 		to = &behindFile{f: st.file, behind: writebehind.New(st.file)}
