@@ -104,7 +104,10 @@ func (s *Store) PutDataPart(ctx context.Context, project, key string, r io.Reade
 	}
 	// Durable: an upload session tells its client the chunk is stored,
 	// and a file's row commits, once this returns.
-	return p.N, p.Commit()
+	if err := p.Commit(); err != nil {
+		return 0, err
+	}
+	return p.N, nil
 }
 
 // StagedPart is a datalake object that StageDataPart wrote and did not
