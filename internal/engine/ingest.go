@@ -66,7 +66,11 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 	var done []applied
 	err := e.store.Tx(ctx, func(q store.Querier) error {
 		done = done[:0]
-		attempts, err := e.lockAttempts(ctx, q, batch)
+		ids := make([]string, len(batch))
+		for i, c := range batch {
+			ids[i] = c.attemptID
+		}
+		attempts, err := e.lockAttempts(ctx, q, ids)
 		if err != nil {
 			return err
 		}
@@ -75,7 +79,7 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 			c.err = nil
 			a, ok := attempts[c.attemptID]
 			if !ok {
-				c.err = errs.E(errs.NotFound, "attempt %q not found", c.attemptID)
+				c.err = attemptNotFound(c.attemptID)
 				continue
 			}
 			if seen[a.ID] { // again in this batch (an agent's resend): as the call before left it
@@ -165,18 +169,18 @@ func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, ev
 	return a, run.CancelRequested, false, err
 }
 
-// lockAttempts reads the calls' attempts with their runs locked for the
-// rest of the transaction (see lockRuns), so that ingestion, dispatch and
-// planning of one run never interleave. An attempt that does not exist is
-// left out.
-func (e *Engine) lockAttempts(ctx context.Context, q store.Querier, batch []*ingestCall) (map[string]store.Attempt, error) {
-	attempts := make(map[string]store.Attempt, len(batch))
+// lockAttempts reads attempts (ids, repeats allowed) with their runs
+// locked for the rest of the transaction (see lockRuns), so that
+// ingestion, dispatch and planning of one run never interleave. An
+// attempt that does not exist is left out.
+func (e *Engine) lockAttempts(ctx context.Context, q store.Querier, ids []string) (map[string]store.Attempt, error) {
+	attempts := make(map[string]store.Attempt, len(ids))
 	var runs []string
-	for _, c := range batch {
-		if _, ok := attempts[c.attemptID]; ok {
+	for _, id := range ids {
+		if _, ok := attempts[id]; ok {
 			continue
 		}
-		a, err := q.GetAttempt(ctx, c.attemptID)
+		a, err := q.GetAttempt(ctx, id)
 		if errs.Is(err, errs.NotFound) {
 			continue
 		}
@@ -221,18 +225,20 @@ func lockRuns(ctx context.Context, q store.Querier, ids []string) error {
 // transaction, so that ingestion, dispatch and planning of one run never
 // interleave.
 func (e *Engine) lockAttempt(ctx context.Context, q store.Querier, id string) (store.Attempt, error) {
-	a, err := q.GetAttempt(ctx, id)
+	attempts, err := e.lockAttempts(ctx, q, []string{id})
 	if err != nil {
-		return a, err
+		return store.Attempt{}, err
 	}
-	if err := q.LockRun(ctx, a.RunID); err != nil {
-		return a, err
-	}
-	if e.locksRows {
-		return q.GetAttempt(ctx, id) // read before the lock: may be stale
+	a, ok := attempts[id]
+	if !ok {
+		return a, attemptNotFound(id)
 	}
 	return a, nil
 }
+
+// attemptNotFound is the error for an attempt that does not exist (the
+// store's own words).
+func attemptNotFound(id string) error { return errs.E(errs.NotFound, "attempt %q not found", id) }
 
 // setDeadline fixes when the engine gives up on a silent attempt: the
 // step's timeout from the start, plus a grace for the agent to report it.
