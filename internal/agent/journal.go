@@ -19,6 +19,7 @@ type journal struct {
 	f       *os.File      // nil until the first append of a new journal
 	w       *bufio.Writer // nil with f
 	durable bool          // fsync every append (events)
+	closed  bool          // f is closed, w back in journalWriters
 	size    int64         // bytes appended, buffered ones included
 	next    int64         // seq of the next line
 
@@ -40,7 +41,7 @@ func openJournal(path string, durable bool, ackSeq, ackOff, from int64, scan fun
 	if err != nil {
 		return nil, err
 	}
-	j := &journal{path: path, f: f, w: bufio.NewWriterSize(f, 32<<10), durable: durable, ackSeq: ackSeq, ackOff: ackOff, next: ackSeq + 1}
+	j := &journal{path: path, f: f, w: newJournalWriter(f), durable: durable, ackSeq: ackSeq, ackOff: ackOff, next: ackSeq + 1}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -96,12 +97,15 @@ func (j *journal) flush() error {
 func (j *journal) add(build func(seq int64) any) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return 0, os.ErrClosed
+	}
 	if j.f == nil {
 		f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return 0, err
 		}
-		j.f, j.w = f, bufio.NewWriterSize(f, 32<<10)
+		j.f, j.w = f, newJournalWriter(f)
 	}
 	seq := j.next
 	b, err := json.Marshal(build(seq))
@@ -137,7 +141,8 @@ func (j *journal) pending(max int, maxBytes int) ([]record, error) {
 	if off >= end {
 		return nil, nil
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(j.f, off, end-off), 64<<10)
+	// Sized to what is pending (often one small event), not 64 KiB a call.
+	r := bufio.NewReaderSize(io.NewSectionReader(j.f, off, end-off), int(min(end-off, 64<<10)))
 	var recs []record
 	total := 0
 	for len(recs) < max && total < maxBytes {
@@ -210,6 +215,10 @@ func (j *journal) last() int64 {
 func (j *journal) close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
 	if j.f == nil {
 		return nil
 	}
@@ -217,5 +226,19 @@ func (j *journal) close() error {
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
 	}
+	j.w.Reset(nil)
+	journalWriters.Put(j.w)
+	j.w = nil
 	return err
+}
+
+// journalWriters keep journals' write buffers between attempts: an agent
+// host runs thousands of attempts, and 32 KiB per journal made up much of
+// what it allocated for a short one.
+var journalWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
+func newJournalWriter(f *os.File) *bufio.Writer {
+	w := journalWriters.Get().(*bufio.Writer)
+	w.Reset(f)
+	return w
 }

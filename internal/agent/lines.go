@@ -4,18 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"sync"
 	"unicode/utf8"
 )
 
 // MaxLine is the longest log line; longer ones are split.
 const MaxLine = 64 << 10
 
+// lineReaders keep splitLines' buffers between commands: two of MaxLine
+// per command were most of what the agent host allocated, and collected,
+// for a short one. Nothing read into one outlives the call (emit gets
+// copies).
+var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, MaxLine) }}
+
 // splitLines calls emit for every line read from r (without its newline
 // or carriage return), splitting lines longer than MaxLine on a UTF-8
 // boundary, until r ends. With a redactor, lines are masked before emit
 // sees them, and a split never cuts through a secret (see redactor.pieces).
 func splitLines(r io.Reader, red *redactor, emit func(string)) {
-	br := bufio.NewReaderSize(r, MaxLine)
+	br := lineReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); lineReaders.Put(br) }()
 	var carry []byte // what a split kept for the next piece
 	for {
 		chunk, err := br.ReadSlice('\n')

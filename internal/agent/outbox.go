@@ -29,7 +29,8 @@ type outbox struct {
 	logs   *journal
 	clock  func() time.Time
 
-	ackedLen int // acked.json's length, once written or read
+	ackedLen int  // acked.json's length, once written or read
+	fresh    bool // made by this agent: nothing in it yet
 
 	mu      sync.Mutex
 	started bool
@@ -60,6 +61,7 @@ func openOutbox(dir string, clock func() time.Time, durable bool) (*outbox, erro
 	err := os.Mkdir(dir, 0o700)
 	if err == nil {
 		// A new attempt: nothing to read back, files made when needed.
+		o.fresh = true
 		o.events = newJournal(filepath.Join(dir, eventsFile), durable)
 		o.logs = newJournal(filepath.Join(dir, logsFile), false)
 		return o, nil

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"sync"
@@ -62,6 +63,9 @@ type Engine struct {
 	stopping map[string]bool // attempts asked to stop
 	starved  map[string]bool // runs waiting for capacity
 	inflight map[string]bool // attempts being started right now
+	// unrecorded holds the handles of started attempts until a
+	// transaction records them (see recordLoop).
+	unrecorded map[string]json.RawMessage
 
 	ended   endedQueue  // attempts whose backend saw their task end (reconcile.go)
 	ingests ingestQueue // Ingest calls waiting for a group commit (ingestqueue.go)
@@ -106,21 +110,22 @@ func New(cfg Config) (*Engine, error) {
 	}
 	host, _ := os.Hostname()
 	e := &Engine{
-		cfg:       cfg,
-		store:     cfg.Store,
-		clock:     func() time.Time { return cfg.Clock().UTC() },
-		log:       cfg.Logger,
-		owner:     host + "/" + uuid.NewString()[:8],
-		metrics:   newMetrics(cfg.Metrics),
-		notifier:  NewNotifier(),
-		steps:     newStepCache(),
-		wakeup:    make(chan struct{}, 1),
-		jobs:      make(chan job, 1024),
-		started:   make(chan startedAttempt, 1024),
-		stopping:  map[string]bool{},
-		starved:   map[string]bool{},
-		inflight:  map[string]bool{},
-		locksRows: cfg.Store.Dialect() != "sqlite",
+		cfg:        cfg,
+		store:      cfg.Store,
+		clock:      func() time.Time { return cfg.Clock().UTC() },
+		log:        cfg.Logger,
+		owner:      host + "/" + uuid.NewString()[:8],
+		metrics:    newMetrics(cfg.Metrics),
+		notifier:   NewNotifier(),
+		steps:      newStepCache(),
+		wakeup:     make(chan struct{}, 1),
+		jobs:       make(chan job, 1024),
+		started:    make(chan startedAttempt, 1024),
+		stopping:   map[string]bool{},
+		starved:    map[string]bool{},
+		inflight:   map[string]bool{},
+		unrecorded: map[string]json.RawMessage{},
+		locksRows:  cfg.Store.Dialect() != "sqlite",
 	}
 	return e, nil
 }

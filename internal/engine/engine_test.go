@@ -431,3 +431,48 @@ func TestEngineProjectQuota(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineRecordsHandles: a started attempt's handle is recorded
+// whichever comes first, its report (whose transaction records it with the
+// exit) or the dispatcher's delayed record (a task that reports nothing).
+func TestEngineRecordsHandles(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+		e := newEnv(t, open(t), nil, nil)
+		e.workflow("quick", v1.WorkflowSpec{Steps: []v1.Step{{Name: "s", Command: cmd("ok")}}})
+		e.workflow("mute", v1.WorkflowSpec{Steps: []v1.Step{{Name: "s", Command: cmd("silent")}}})
+		quick := e.submit("quick", nil)
+		if r := e.wait(quick, 10*time.Second); r.Status.Phase != v1.Succeeded {
+			t.Fatalf("run %s, want Succeeded", r.Status.Phase)
+		}
+		mute := e.submit("mute", nil)
+		want := func(run string, phase v1.Phase) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				as, err := e.store.ListAttempts(context.Background(), store.AttemptFilter{RunID: run})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(as) == 1 && as[0].Phase == phase && len(as[0].Handle) > 0 {
+					var h backend.Handle
+					if err := json.Unmarshal(as[0].Handle, &h); err != nil || h.AttemptID != as[0].ID || h.Driver != "fake" {
+						t.Fatalf("attempt %s has handle %s (%v)", as[0].ID, as[0].Handle, err)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("run %s: attempts %+v, want one %s with a handle", run, as, phase)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		want(quick, v1.Succeeded)
+		want(mute, v1.Running) // recorded by the dispatcher: nothing reported
+		e.engine.mu.Lock()
+		left := len(e.engine.unrecorded)
+		e.engine.mu.Unlock()
+		if left != 0 {
+			t.Fatalf("%d handles still waiting to be recorded", left)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sort"
 	"time"
@@ -62,6 +63,7 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 		a        store.Attempt
 		cancel   bool
 		finished bool
+		handle   json.RawMessage // recorded by this transaction (see recordLoop)
 	}
 	var done []applied
 	err := e.store.Tx(ctx, func(q store.Querier) error {
@@ -89,6 +91,11 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 			}
 			seen[a.ID] = true
 			r := applied{c: c}
+			if len(a.Handle) == 0 {
+				if h := e.unrecordedHandle(a.ID); h != nil {
+					a.Handle, r.handle = h, h
+				}
+			}
 			if r.a, r.cancel, r.finished, err = e.apply(ctx, q, a, c.events, now); err != nil {
 				return err
 			}
@@ -106,13 +113,18 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 		}
 		return
 	}
+	var recorded []startedAttempt
 	for _, r := range done {
+		if r.handle != nil {
+			recorded = append(recorded, startedAttempt{attempt: r.a, handle: r.handle})
+		}
 		if r.finished {
 			e.attemptDone(r.a)
 		}
 		e.notifier.Notify(r.a.RunID)
 		r.c.ack = v1.AgentEventAck{Applied: r.a.LastSeq, Cancel: r.cancel || e.isStopping(r.a.ID)}
 	}
+	e.handlesRecorded(ctx, recorded)
 }
 
 // apply applies events to attempt a (read under its run's lock) and

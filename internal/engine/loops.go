@@ -213,6 +213,9 @@ func (e *Engine) dispatch(ctx context.Context, j job) {
 	}
 	e.metrics.started.WithLabelValues(j.attempt.Backend).Inc()
 	raw, _ := json.Marshal(h)
+	e.mu.Lock()
+	e.unrecorded[j.attempt.ID] = raw
+	e.mu.Unlock()
 	select {
 	case e.started <- startedAttempt{attempt: j.attempt, handle: raw}:
 	case <-ctx.Done():
@@ -227,6 +230,14 @@ type startedAttempt struct {
 
 // recordLoop records started attempts' handles, many per transaction: one
 // writer committing a batch is far cheaper than a transaction per start.
+//
+// A handle is recorded recordAfter after its start, not at once: the
+// report of a short task comes first, and its transaction records the
+// handle with the exit (see Engine.takeHandles). A run of short steps then
+// costs two transactions per step instead of three. Until then the handle
+// is in e.unrecorded; should this process die meanwhile, the attempt is
+// Pending without a handle, which startup reconciliation starts again
+// (backends make that idempotent), as before.
 func (e *Engine) recordLoop(ctx context.Context) {
 	for {
 		var batch []startedAttempt
@@ -236,14 +247,22 @@ func (e *Engine) recordLoop(ctx context.Context) {
 		case s := <-e.started:
 			batch = append(batch, s)
 		}
-	drain:
+		due := time.NewTimer(recordAfter)
+	gather:
 		for len(batch) < 256 {
 			select {
 			case s := <-e.started:
 				batch = append(batch, s)
-			default:
-				break drain
+			case <-due.C:
+				break gather
+			case <-ctx.Done():
+				due.Stop()
+				return
 			}
+		}
+		due.Stop()
+		if batch = e.takeHandles(batch); len(batch) == 0 {
+			continue
 		}
 		if err := e.recordStarted(ctx, batch); err != nil {
 			if ctx.Err() == nil {
@@ -251,16 +270,54 @@ func (e *Engine) recordLoop(ctx context.Context) {
 			}
 			continue
 		}
-		// A stop planned (a cancel, a timeout) while an attempt was being
-		// started found no handle to stop it by; now there is one. An
-		// agent would learn of the stop at its next report, but a task
-		// that reports nothing more (a hung one) would run on.
-		for _, s := range batch {
-			if e.isStopping(s.attempt.ID) {
-				a := s.attempt
-				a.Handle = s.handle
-				go e.stopAttempt(ctx, a)
-			}
+		e.handlesRecorded(ctx, batch)
+	}
+}
+
+// recordAfter is how long a started attempt's handle waits for its
+// attempt's first report to record it.
+const recordAfter = 100 * time.Millisecond
+
+// takeHandles keeps the started attempts whose handles are still to be
+// recorded, and forgets them: the caller records them.
+func (e *Engine) takeHandles(batch []startedAttempt) []startedAttempt {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := batch[:0]
+	for _, s := range batch {
+		if _, ok := e.unrecorded[s.attempt.ID]; ok {
+			delete(e.unrecorded, s.attempt.ID)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// unrecordedHandle is the handle of a started attempt still to be
+// recorded (nil: none). It stays there until handlesRecorded: a
+// transaction that fails leaves it to the next.
+func (e *Engine) unrecordedHandle(id string) json.RawMessage {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.unrecorded[id]
+}
+
+// handlesRecorded follows up on handles a transaction recorded. A stop
+// planned (a cancel, a timeout) while an attempt was being started found
+// no handle to stop it by; now there is one. An agent would learn of the
+// stop at its next report, but a task that reports nothing more (a hung
+// one) would run on.
+func (e *Engine) handlesRecorded(ctx context.Context, batch []startedAttempt) {
+	e.mu.Lock()
+	for _, s := range batch {
+		delete(e.unrecorded, s.attempt.ID)
+	}
+	e.mu.Unlock()
+	for _, s := range batch {
+		if e.isStopping(s.attempt.ID) {
+			a := s.attempt
+			a.Handle = s.handle
+			go e.stopAttempt(ctx, a)
 		}
 	}
 }

@@ -39,6 +39,7 @@ type fakeAttempt struct {
 	token    string
 	applied  []v1.AgentEvent
 	received int // events received, resends included
+	reports  int // batches of events received (requests, for agents)
 	logs     map[int64]v1.AgentLogLine
 	cancel   bool
 	secrets  []v1.AgentSecret // what GET .../secrets answers
@@ -191,6 +192,7 @@ func (s *FakeServer) Report(ctx context.Context, attemptID string, events []v1.A
 	evs := append([]v1.AgentEvent(nil), events...)
 	sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
 	a.received += len(evs)
+	a.reports++
 	for _, ev := range evs {
 		last := int64(len(a.applied))
 		if ev.Seq <= last {
@@ -334,6 +336,17 @@ func (s *FakeServer) Received(attemptID string) int {
 	defer s.mu.Unlock()
 	if a := s.attempts[attemptID]; a != nil {
 		return a.received
+	}
+	return 0
+}
+
+// Reports counts the batches of events received for the attempt (an
+// agent's requests), refused ones excepted.
+func (s *FakeServer) Reports(attemptID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.attempts[attemptID]; a != nil {
+		return a.reports
 	}
 	return 0
 }
