@@ -54,12 +54,18 @@ import (
 
 // Options tune the agent; zero fields take defaults. Environment variables
 // KOYA_AGENT_HEARTBEAT, KOYA_AGENT_KILL_GRACE, KOYA_AGENT_GIVE_UP,
-// KOYA_AGENT_BATCH and KOYA_AGENT_BACKOFF_MAX (Go durations) set them for Run.
+// KOYA_AGENT_BATCH, KOYA_AGENT_LINGER and KOYA_AGENT_BACKOFF_MAX (Go
+// durations) set them for Run.
 type Options struct {
 	Heartbeat  time.Duration // between heartbeat events (10s)
 	KillGrace  time.Duration // SIGTERM to SIGKILL on timeout or cancel (10s)
 	GiveUp     time.Duration // stop retrying the control plane after (24h)
 	BatchEvery time.Duration // log lines are sent this often (200ms)
+	// Linger is how long the report of a command's start waits for its
+	// exit, so that a short command costs the control plane one report
+	// (10ms: a container's or pod's start is reported at once; the agent
+	// host sets 100ms, see RunHost).
+	Linger     time.Duration
 	BackoffMin time.Duration // first retry delay (200ms)
 	BackoffMax time.Duration // retry delay cap (10s)
 	// SecretDir is where the step's secrets are written as files
@@ -95,6 +101,7 @@ func (o Options) withDefaults() Options {
 	def(&o.KillGrace, 10*time.Second)
 	def(&o.GiveUp, 24*time.Hour)
 	def(&o.BatchEvery, 200*time.Millisecond)
+	def(&o.Linger, 10*time.Millisecond)
 	def(&o.BackoffMin, 200*time.Millisecond)
 	def(&o.BackoffMax, 10*time.Second)
 	if o.BackoffMax < o.BackoffMin {
@@ -127,6 +134,7 @@ func OptionsFromEnv() (Options, error) {
 	for name, d := range map[string]*time.Duration{
 		"KOYA_AGENT_HEARTBEAT": &o.Heartbeat, "KOYA_AGENT_KILL_GRACE": &o.KillGrace,
 		"KOYA_AGENT_GIVE_UP": &o.GiveUp, "KOYA_AGENT_BATCH": &o.BatchEvery,
+		"KOYA_AGENT_LINGER":      &o.Linger,
 		"KOYA_AGENT_BACKOFF_MAX": &o.BackoffMax,
 	} {
 		if s := os.Getenv(name); s != "" {

@@ -285,21 +285,21 @@ func TestFsyncFromEnv(t *testing.T) {
 	}
 }
 
-// A command that ends within Options.BatchEvery has its start and exit
-// reported in one request, and the agent does not wait out BatchEvery
-// once the command has exited.
+// A command that ends within Options.Linger has its start and exit
+// reported in one request, and the agent does not wait out Linger once
+// the command has exited.
 func TestShortCommandReportsOnce(t *testing.T) {
 	srv := backendtest.NewFakeServer(t)
 	_, path := attemptDir(t, srv.Manifest("a-once", "sleep", "0.2"))
 	o := quick()
-	o.BatchEvery = 5 * time.Second
+	o.Linger = 5 * time.Second
 	o.Heartbeat = time.Minute
 	start := time.Now()
 	if code := agent.RunWith(context.Background(), path, o); code != agent.ExitDelivered {
 		t.Fatalf("exit %d", code)
 	}
-	if took := time.Since(start); took >= o.BatchEvery {
-		t.Errorf("the agent took %s: it waited out BatchEvery after the exit", took)
+	if took := time.Since(start); took >= o.Linger {
+		t.Errorf("the agent took %s: it waited out Linger after the exit", took)
 	}
 	if evs := srv.Events("a-once"); len(evs) != 2 || evs[0].Type != v1.EventStarted || evs[1].Type != v1.EventExited {
 		t.Fatalf("events %+v", evs)

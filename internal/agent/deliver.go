@@ -84,19 +84,12 @@ func (d *deliverer) run(ctx context.Context) {
 	}
 }
 
-// linger holds a delivery back for up to Options.BatchEvery (as long as a
-// log line may wait) while the command has not exited: a command that ends
-// within it has its start and exit sent in one request (and one
-// transaction of the control plane) instead of two. The start of a longer
-// one is reported that much later; the control plane already knows the
-// attempt runs from its backend's handle.
-//
-// It was 10 ms: on a loaded two-core VM, where forking and running `true`
-// takes 5-30 ms, two thirds of the attempts of a run of 1,000 × `true`
-// then sent two reports, and a report costs the control plane about a
-// millisecond of CPU (a request, a token lookup, a transaction).
+// linger holds a delivery back for up to Options.Linger while the command
+// has not exited: a command that ends within it has its start and exit
+// sent in one request (and one transaction of the control plane) instead
+// of two; the start of a longer one is reported that much later.
 func (d *deliverer) linger(ctx context.Context) {
-	t := time.NewTimer(d.opts.BatchEvery)
+	t := time.NewTimer(d.opts.Linger)
 	defer t.Stop()
 	for !d.ob.hasExited() {
 		select {

@@ -52,8 +52,13 @@ func (e *Engine) planLoop(ctx context.Context) {
 }
 
 // planDebounce is the least time between the starts of planning passes
-// after a wake-up.
-const planDebounce = 5 * time.Millisecond
+// after a wake-up. A pass costs about the same whether it takes in one
+// completion or several (claiming wake-ups, counting what runs, reading
+// the run, committing): at 15 ms rather than 5, a run of 1,000 × `true`
+// on two cores cost the control plane 2.5-2.9 ms of CPU per step instead
+// of 3.1-3.3. Only completions that come within 15 ms of a pass wait for
+// the next one; a step after a quiet spell is planned at once.
+const planDebounce = 15 * time.Millisecond
 
 // planOnce claims due runs and plans each in one transaction; the attempts
 // it created are dispatched after the commit.
