@@ -400,6 +400,9 @@ func (e *Engine) finish(ctx context.Context, attemptID string, exit v1.Exit) err
 // a cancelled exit (and is told so in every ack meanwhile).
 func (e *Engine) stopAttempt(ctx context.Context, a store.Attempt) {
 	if len(a.Handle) == 0 {
+		a.Handle = e.unrecordedHandle(a.ID) // started, its handle not yet recorded
+	}
+	if len(a.Handle) == 0 {
 		fresh, err := e.store.GetAttempt(ctx, a.ID)
 		if err != nil || len(fresh.Handle) == 0 {
 			return // not started yet: the dispatcher's agent learns of the cancel from its first ack
