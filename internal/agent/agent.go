@@ -214,15 +214,24 @@ func RunWith(ctx context.Context, manifestPath string, opts Options) int {
 // (sandbox.ErrLocked when another agent holds it) and its outbox. opts
 // must have its defaults.
 func openAttempt(manifestPath string, opts Options) (*attempt, error) {
-	m, dir, err := readManifest(manifestPath)
+	abs, err := filepath.Abs(manifestPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest: %w", err)
 	}
-	log := opts.Logger.With("attempt", m.AttemptID)
-	unlock, err := lockDir(dir)
+	dir := filepath.Dir(abs)
+	locked, unlock, err := lockDir(dir)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("reading the manifest: %w", err)
+		}
 		return nil, err
 	}
+	m, err := readManifest(abs, locked)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	log := opts.Logger.With("attempt", m.AttemptID)
 	ob, err := openOutbox(filepath.Join(dir, OutboxDir), opts.Clock, !opts.NoFsync)
 	if err != nil {
 		unlock()
@@ -392,24 +401,24 @@ func (a *attempt) system(format string, args ...any) {
 	}
 }
 
-func readManifest(path string) (*v1.TaskManifest, string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, "", err
+// readManifest decodes the manifest from f (the locked manifest, read from
+// its start), else from path.
+func readManifest(path string, f *os.File) (*v1.TaskManifest, error) {
+	if f == nil {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, err
+		}
+		defer f.Close()
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return nil, "", err
-	}
-	defer f.Close()
 	var m v1.TaskManifest
 	if err := json.NewDecoder(io.LimitReader(f, 16<<20)).Decode(&m); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if m.AttemptID == "" || len(m.Command) == 0 || m.Server == "" {
-		return nil, "", fmt.Errorf("the manifest needs attemptId, command and server")
+		return nil, fmt.Errorf("the manifest needs attemptId, command and server")
 	}
-	return &m, filepath.Dir(abs), nil
+	return &m, nil
 }
 
 func workDir(dir, wd string) string {
@@ -423,13 +432,19 @@ func workDir(dir, wd string) string {
 }
 
 // lockDir holds the attempt directory's agent lock for this agent's life:
-// a lock on the manifest itself (no file to create), or on LockFile where
-// the manifest is read-only (mounted into a container).
-// flock is released by the kernel when the agent dies, however it dies.
-func lockDir(dir string) (func(), error) {
-	unlock, err := sandbox.LockFile(filepath.Join(dir, ManifestFile), false)
+// a lock on the manifest itself (no file to create; the locked file is
+// returned, to be read), or on LockFile where the manifest is read-only
+// (mounted into a container; the file returned is then nil).
+// The kernel releases the lock when the agent dies, however it dies.
+func lockDir(dir string) (manifest *os.File, unlock func(), err error) {
+	path := filepath.Join(dir, ManifestFile)
+	f, err := sandbox.LockOpen(path, false)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-		return sandbox.LockFile(filepath.Join(dir, LockFile), false)
+		unlock, err := sandbox.LockFile(filepath.Join(dir, LockFile), false)
+		return nil, unlock, err
 	}
-	return unlock, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
 }

@@ -98,11 +98,10 @@ func (a *attempt) execute(ctx context.Context) v1.Exit {
 // runCommand starts the command, streams its output and waits for it,
 // enforcing the timeout and cancellation.
 func (a *attempt) runCommand(spec sandbox.Spec, env []string) (v1.Exit, error) {
-	devnull, err := os.Open(os.DevNull)
+	devnull, err := devNull()
 	if err != nil {
 		return v1.Exit{}, err
 	}
-	defer devnull.Close()
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return v1.Exit{}, err
@@ -212,6 +211,10 @@ func (a *attempt) runCommand(spec sandbox.Spec, env []string) (v1.Exit, error) {
 	}
 	return exit, nil
 }
+
+// devNull is the commands' stdin, opened once: an agent host starts
+// thousands of commands.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
 
 // createRunRecord creates run.json, empty (and durable unless NoFsync);
 // the caller writes the command's pid into it once it has one.

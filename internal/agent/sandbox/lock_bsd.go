@@ -12,7 +12,19 @@ import (
 // LockFile takes an exclusive flock on path (created if needed), waiting
 // for it or not. The kernel releases it when the holder dies.
 func LockFile(path string, wait bool) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := lockOpen(path, os.O_CREATE, wait)
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// LockOpen is LockFile of an existing file that returns the locked file,
+// open for reading and writing at its start; closing it releases the lock.
+func LockOpen(path string, wait bool) (*os.File, error) { return lockOpen(path, 0, wait) }
+
+func lockOpen(path string, create int, wait bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|create, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +39,7 @@ func LockFile(path string, wait bool) (unlock func(), err error) {
 		}
 		return nil, err
 	}
-	return func() { f.Close() }, nil
+	return f, nil
 }
 
 // Held reports whether another process holds path's lock. Without a way to

@@ -14,7 +14,20 @@ import (
 // Held can ask whether anyone holds it without taking it: the local
 // backend's agent host holds one per attempt, and the control plane asks.
 func LockFile(path string, wait bool) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := lockOpen(path, os.O_CREATE, wait)
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// LockOpen is LockFile of an existing file that returns the locked file,
+// open for reading and writing at its start, for a holder that also reads
+// it; closing it releases the lock.
+func LockOpen(path string, wait bool) (*os.File, error) { return lockOpen(path, 0, wait) }
+
+func lockOpen(path string, create int, wait bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|create, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +49,7 @@ func LockFile(path string, wait bool) (unlock func(), err error) {
 		}
 		return nil, err
 	}
-	return func() { f.Close() }, nil
+	return f, nil
 }
 
 // Held reports whether some process (this one included) holds path's
