@@ -21,8 +21,7 @@
 # in 64 MiB parts. RESUMABLE_ABOVE=<bytes> changes that threshold (a large
 # value sends one streaming PUT). cp_stored is a cp (cat) of the pushed
 # object's parts as the push left them (written through the page cache,
-# so mostly read from memory; the pull reads them past it, from the
-# disk). PROFILE=<dir> writes CPU profiles of the server (server.prof) and
+# so mostly read from memory, as the pull reads them). PROFILE=<dir> writes CPU profiles of the server (server.prof) and
 # of the last round's push (push.prof) and pull (pull.prof) there, for
 # `go tool pprof`.
 set -euo pipefail
