@@ -92,11 +92,9 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 			seen[a.ID] = true
 			r := applied{c: c}
 			if len(a.Handle) == 0 {
-				if h := e.unrecordedHandle(a.ID); h != nil {
-					a.Handle, r.handle = h, h
-				}
+				r.handle = e.unrecordedHandle(a.ID)
 			}
-			if r.a, r.cancel, r.finished, err = e.apply(ctx, q, a, c.events, now); err != nil {
+			if r.a, r.cancel, r.finished, err = e.apply(ctx, q, a, r.handle, c.events, now); err != nil {
 				return err
 			}
 			done = append(done, r)
@@ -127,13 +125,22 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 	e.handlesRecorded(ctx, recorded)
 }
 
-// apply applies events to attempt a (read under its run's lock) and
-// returns it as updated, whether its run was asked to cancel, and
-// whether the events finished it.
-func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, events []v1.AgentEvent, now time.Time) (store.Attempt, bool, bool, error) {
+// apply applies events to attempt a (read under its run's lock), and
+// records its handle if one is given (see recordLoop), and returns it as
+// updated, whether its run was asked to cancel, and whether the events
+// finished it.
+func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, handle json.RawMessage, events []v1.AgentEvent, now time.Time) (store.Attempt, bool, bool, error) {
 	run, err := q.GetRun(ctx, a.RunID)
 	if err != nil {
 		return a, false, false, err
+	}
+	if handle != nil {
+		a.Handle = handle
+		if a.Phase == v1.Pending {
+			if err := e.markStarted(ctx, q, &a, run, now); err != nil {
+				return a, false, false, err
+			}
+		}
 	}
 	var exit *v1.Exit
 	applied := a.LastSeq
@@ -150,14 +157,8 @@ func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, ev
 		}
 		switch ev.Type {
 		case v1.EventStarted:
-			if a.Phase == v1.Pending {
-				a.Phase = v1.Running
-			}
-			if a.StartedAt == nil {
-				a.StartedAt = ptr(now)
-			}
 			a.HeartbeatAt = ptr(now)
-			if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+			if err := e.markStarted(ctx, q, &a, run, now); err != nil {
 				return a, false, false, err
 			}
 		case v1.EventHeartbeat:
@@ -251,6 +252,16 @@ func (e *Engine) lockAttempt(ctx context.Context, q store.Querier, id string) (s
 // attemptNotFound is the error for an attempt that does not exist (the
 // store's own words).
 func attemptNotFound(id string) error { return errs.E(errs.NotFound, "attempt %q not found", id) }
+
+// markStarted records that attempt a (Pending or Running) started: it is
+// Running, since its start time (now, if none yet), until its deadline.
+func (e *Engine) markStarted(ctx context.Context, q store.Querier, a *store.Attempt, run store.Run, now time.Time) error {
+	a.Phase = v1.Running
+	if a.StartedAt == nil {
+		a.StartedAt = ptr(now)
+	}
+	return e.setDeadline(ctx, q, a, run, now)
+}
 
 // setDeadline fixes when the engine gives up on a silent attempt: the
 // step's timeout from the start, plus a grace for the agent to report it.

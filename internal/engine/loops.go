@@ -238,7 +238,7 @@ type startedAttempt struct {
 //
 // A handle is recorded recordAfter after its start, not at once: the
 // report of a short task comes first, and its transaction records the
-// handle with the exit (see Engine.takeHandles). A run of short steps then
+// handle with the exit (see ingestBatch). A run of short steps then
 // costs two transactions per step instead of three. Until then the handle
 // is in e.unrecorded; should this process die meanwhile, the attempt is
 // Pending without a handle, which startup reconciliation starts again
@@ -299,8 +299,8 @@ func (e *Engine) takeHandles(batch []startedAttempt) []startedAttempt {
 }
 
 // unrecordedHandle is the handle of a started attempt still to be
-// recorded (nil: none). It stays there until handlesRecorded: a
-// transaction that fails leaves it to the next.
+// recorded (nil: none). A report's transaction that records it leaves it
+// there until handlesRecorded (the transaction may fail and be retried).
 func (e *Engine) unrecordedHandle(id string) json.RawMessage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -344,15 +344,11 @@ func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) erro
 			}
 			a.Handle = s.handle
 			if a.Phase == v1.Pending {
-				a.Phase = v1.Running
-				if a.StartedAt == nil {
-					a.StartedAt = ptr(now)
-				}
 				run, err := q.GetRun(ctx, a.RunID)
 				if err != nil {
 					return err
 				}
-				if err := e.setDeadline(ctx, q, &a, run, now); err != nil {
+				if err := e.markStarted(ctx, q, &a, run, now); err != nil {
 					return err
 				}
 			}
