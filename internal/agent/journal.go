@@ -17,7 +17,7 @@ type journal struct {
 	mu      sync.Mutex
 	path    string
 	f       *os.File      // nil until the first append of a new journal
-	w       *bufio.Writer // nil with f
+	w       *bufio.Writer // nil with f, and once closed
 	durable bool          // fsync every append (events)
 	closed  bool          // f is closed, w back in journalWriters
 	size    int64         // bytes appended, buffered ones included

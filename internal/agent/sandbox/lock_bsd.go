@@ -9,20 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockFile takes an exclusive flock on path (created if needed), waiting
-// for it or not. The kernel releases it when the holder dies.
-func LockFile(path string, wait bool) (unlock func(), err error) {
-	f, err := lockOpen(path, os.O_CREATE, wait)
-	if err != nil {
-		return nil, err
-	}
-	return func() { f.Close() }, nil
-}
-
-// LockOpen is LockFile of an existing file that returns the locked file,
-// open for reading and writing at its start; closing it releases the lock.
-func LockOpen(path string, wait bool) (*os.File, error) { return lockOpen(path, 0, wait) }
-
+// lockOpen opens path (flags: 0 or os.O_CREATE) and takes an exclusive
+// flock on it.
 func lockOpen(path string, create int, wait bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|create, 0o600)
 	if err != nil {

@@ -7,25 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockFile takes an exclusive lock on path (created if needed), waiting for
-// it or not. The kernel releases it when the holder closes it or dies.
-//
-// It is an open file description lock (F_OFD_SETLK), not a flock, so that
-// Held can ask whether anyone holds it without taking it: the local
-// backend's agent host holds one per attempt, and the control plane asks.
-func LockFile(path string, wait bool) (unlock func(), err error) {
-	f, err := lockOpen(path, os.O_CREATE, wait)
-	if err != nil {
-		return nil, err
-	}
-	return func() { f.Close() }, nil
-}
-
-// LockOpen is LockFile of an existing file that returns the locked file,
-// open for reading and writing at its start, for a holder that also reads
-// it; closing it releases the lock.
-func LockOpen(path string, wait bool) (*os.File, error) { return lockOpen(path, 0, wait) }
-
+// lockOpen opens path (flags: 0 or os.O_CREATE) and takes an open file
+// description lock (F_OFD_SETLK) on it, not a flock, so that Held can ask
+// whether anyone holds it without taking it: the local backend's agent
+// host holds one per attempt, and the control plane asks.
 func lockOpen(path string, create int, wait bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|create, 0o600)
 	if err != nil {
