@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,7 +21,11 @@ type Store struct {
 	d  *Dialect
 	// wlock holds the one write slot when the dialect serialises writes.
 	wlock chan struct{}
-	now   func() time.Time
+	// writer is the connection the write slot's transactions run on
+	// (SerialWrites), held by whoever holds wlock; nil until first used
+	// and after it broke.
+	writer *sql.Conn
+	now    func() time.Time
 	// stmts caches prepared statements by query text when the dialect asks
 	// for it (parsing costs SQLite more than running a small statement).
 	stmts  sync.Map // string -> *sql.Stmt
@@ -47,6 +52,15 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 func (s *Store) Dialect() string { return s.d.Name }
 
 func (s *Store) Close() error {
+	// Back to the pool, to be closed with it, once no transaction runs on
+	// it (after BusyTimeout, db.Close closes it when the last one ends).
+	if s.d.SerialWrites && s.acquire(context.Background()) == nil {
+		if s.writer != nil {
+			_ = s.writer.Close()
+			s.writer = nil
+		}
+		<-s.wlock
+	}
 	s.stmts.Range(func(_, v any) bool {
 		_ = v.(*sql.Stmt).Close()
 		return true
@@ -69,7 +83,7 @@ func (s *Store) tx(ctx context.Context, fn func(q *querier) error) (err error) {
 		}
 		defer func() { <-s.wlock }()
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return s.wrap(err, "begin transaction")
 	}
@@ -87,6 +101,33 @@ func (s *Store) tx(ctx context.Context, fn func(q *querier) error) (err error) {
 		return s.wrap(err, "commit transaction")
 	}
 	return nil
+}
+
+// begin starts a transaction. Serialised writes all run on one connection:
+// SQLite drops a connection's page cache whenever another connection has
+// written since its last transaction, so that transactions handed out
+// round the pool re-read (and re-parse) every page they touch; on the one
+// writer's connection the pages its last transaction left stay valid.
+// Called with the write slot held, when writes are serialised.
+func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	if !s.d.SerialWrites {
+		return s.db.BeginTx(ctx, nil)
+	}
+	if s.writer == nil {
+		// Not cancelled with ctx: the connection outlives this call.
+		c, err := s.db.Conn(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		s.writer = c
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+		// Broken: the next transaction takes another connection.
+		_ = s.writer.Close()
+		s.writer = nil
+	}
+	return tx, err
 }
 
 // acquire takes the process's write slot, waiting at most BusyTimeout (a
