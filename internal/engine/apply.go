@@ -14,6 +14,7 @@ import (
 type job struct {
 	attempt  store.Attempt
 	manifest v1.TaskManifest
+	token    store.Token // the agent's, minted with the job (its secret is in manifest)
 }
 
 // applyResult is what a committed plan leaves for the engine to do outside
@@ -158,5 +159,5 @@ func (e *Engine) newJob(ctx context.Context, q store.Querier, a store.Attempt, m
 		return job{}, err
 	}
 	m.AttemptID, m.Number, m.Index, m.Server, m.Token = a.ID, a.Number, a.Index, e.cfg.ServerURL, secret
-	return job{attempt: a, manifest: m}, nil
+	return job{attempt: a, manifest: m, token: tok}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +64,10 @@ type Engine struct {
 	stopping map[string]bool // attempts asked to stop
 	starved  map[string]bool // runs waiting for capacity
 	inflight map[string]bool // attempts being started right now
+	// minted is told of each agent token as its attempt is dispatched
+	// (OnMinted).
+	minted atomic.Pointer[func(store.Token, store.Attempt)]
+
 	// unrecorded holds the handles of started attempts until a
 	// transaction records them (see recordLoop).
 	unrecorded map[string]json.RawMessage
@@ -132,6 +137,12 @@ func New(cfg Config) (*Engine, error) {
 
 // Changes lets readers (the server's SSE streams) follow runs.
 func (e *Engine) Changes() *Notifier { return e.notifier }
+
+// OnMinted has fn told of every agent token this engine mints (with its
+// attempt, as created), once the transaction that stored it committed
+// and before the attempt's backend is asked to start it: the API server
+// then authenticates the agent's first calls without reading the store.
+func (e *Engine) OnMinted(fn func(store.Token, store.Attempt)) { e.minted.Store(&fn) }
 
 // Start recovers attempts left by a previous process and starts the
 // planner, dispatcher and reconciler loops.

@@ -203,6 +203,9 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 // backend that refuses the attempt fails it (and the retry policy decides);
 // one that is unavailable leaves it Pending for the reconciler to try again.
 func (e *Engine) dispatch(ctx context.Context, j job) {
+	if fn := e.minted.Load(); fn != nil {
+		(*fn)(j.token, j.attempt) // before its agent can present it
+	}
 	b, err := e.cfg.Backends.Get(j.attempt.Backend)
 	var h backend.Handle
 	if err == nil {

@@ -14,7 +14,9 @@ import (
 // that attempt (checked by authorize before these run).
 
 // attemptOf is the attempt of an agent route: the one authentication read
-// for the agent's token (authorize checked it is the path's).
+// for the agent's token (authorize checked it is the path's). It may be
+// up to agentTokenTTL old: only its identity (project, run, step, index)
+// is to be relied on, not its phase.
 func (s *Server) attemptOf(r *http.Request) (store.Attempt, error) {
 	if c := callerOf(r.Context()); c.Attempt.ID != "" && c.Attempt.ID == r.PathValue("id") {
 		return c.Attempt, nil

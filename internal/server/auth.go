@@ -65,19 +65,22 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return caller{}, denied
 	}
-	t, err := s.store.GetTokenByHash(r.Context(), store.HashSecret(strings.TrimSpace(secret)))
+	hash := store.HashSecret(strings.TrimSpace(secret))
+	now := s.clock()
+	if t, a, ok := s.agentTokens.get(hash, now); ok {
+		return agentCaller(t, a, now, denied)
+	}
+	t, err := s.store.GetTokenByHash(r.Context(), hash)
 	if errs.Is(err, errs.NotFound) {
 		return caller{}, denied
 	}
 	if err != nil {
 		return caller{}, err
 	}
-	if t.Revoked || (t.ExpiresAt != nil && !s.clock().Before(*t.ExpiresAt)) {
+	if t.Revoked || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) {
 		return caller{}, denied
 	}
 	if t.AttemptID != "" {
-		// An attempt's token ends with its attempt, after a grace period
-		// for an agent whose acknowledgement got lost.
 		a, err := s.store.GetAttempt(r.Context(), t.AttemptID)
 		if errs.Is(err, errs.NotFound) {
 			return caller{}, denied
@@ -85,10 +88,8 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		if err != nil {
 			return caller{}, err
 		}
-		if a.FinishedAt != nil && s.clock().Sub(*a.FinishedAt) > AgentTokenGrace {
-			return caller{}, denied
-		}
-		return caller{Token: t, Attempt: a}, nil
+		s.agentTokens.put(t, a, now)
+		return agentCaller(t, a, now, denied)
 	}
 	p, err := s.store.GetPrincipal(r.Context(), t.Subject)
 	if errs.Is(err, errs.NotFound) {
@@ -101,6 +102,20 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		return caller{}, denied
 	}
 	return caller{Token: t, Principal: p}, nil
+}
+
+// agentCaller is the caller of an attempt's token t, read (or
+// remembered) with its attempt a: denied once the token is revoked or
+// expired, or the attempt ended more than AgentTokenGrace before now (a
+// grace for an agent whose acknowledgement got lost).
+func agentCaller(t store.Token, a store.Attempt, now time.Time, denied error) (caller, error) {
+	if t.Revoked || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) {
+		return caller{}, denied
+	}
+	if a.FinishedAt != nil && now.Sub(*a.FinishedAt) > AgentTokenGrace {
+		return caller{}, denied
+	}
+	return caller{Token: t, Attempt: a}, nil
 }
 
 // roleIn is the caller's role in project p ("" for none): owner for an

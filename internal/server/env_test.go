@@ -29,6 +29,7 @@ type env struct {
 	t      *testing.T
 	store  store.Store
 	engine *engine.Engine
+	mock   *mock.Driver
 	srv    *Server
 	http   *httptest.Server
 	kek    keys.KEK
@@ -100,7 +101,7 @@ func newEnvConfig(t *testing.T, db, objectsURL string, change func(*Config)) *en
 	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, store: st, engine: eng, srv: srv, http: hs, kek: kek}
+	e := &env{t: t, store: st, engine: eng, mock: drv, srv: srv, http: hs, kek: kek}
 	for _, p := range []string{"p", "q"} {
 		if err := st.PutProject(ctx, v1.Project{Metadata: v1.ObjectMeta{Name: p}}); err != nil {
 			t.Fatal(err)

@@ -118,7 +118,9 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) error {
 // all or none: a missing one fails the attempt before its command starts.
 func (s *Server) agentSecrets(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	a, err := s.attemptOf(r)
+	// Read now, not attemptOf's (which may be seconds old): an ended
+	// attempt gets no secrets.
+	a, err := s.store.GetAttempt(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

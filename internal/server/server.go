@@ -79,6 +79,8 @@ type Server struct {
 	metrics *httpMetrics
 	handler http.Handler
 	rewraps *rewraps
+	// agentTokens spares agents' calls their two store reads (agenttokens.go).
+	agentTokens *agentTokens
 }
 
 // New checks cfg and builds the handler tree.
@@ -113,8 +115,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: cfg.Store, objects: cfg.Objects, engine: cfg.Engine, keys: cfg.Keys,
 		log: cfg.Logger, clock: cfg.Clock, mux: http.NewServeMux(),
-		metrics: newHTTPMetrics(cfg.Metrics), rewraps: newRewraps(),
+		metrics: newHTTPMetrics(cfg.Metrics), rewraps: newRewraps(), agentTokens: newAgentTokens(),
 	}
+	// cfg.Clock, not s.clock: the engine's dispatchers call this, and
+	// tests move s.clock while they run.
+	cfg.Engine.OnMinted(func(t store.Token, a store.Attempt) { s.agentTokens.put(t, a, cfg.Clock()) })
 	cfg.Metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "koya_keys_disabled_key_reads_total",
 		Help: "Reads refused because the data is under a disabled key: if it moves after a disable, something was missed; enable the key again.",

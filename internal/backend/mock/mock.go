@@ -56,10 +56,11 @@ type Driver struct {
 }
 
 type attempt struct {
-	id   string
-	stop chan struct{}
-	once sync.Once
-	done chan struct{}
+	id    string
+	token string // the agent token its manifest carried (Token)
+	stop  chan struct{}
+	once  sync.Once
+	done  chan struct{}
 	// set by the goroutine under Driver.mu
 	exit *v1.Exit
 }
@@ -76,6 +77,18 @@ func (d *Driver) SetReporter(r Reporter) {
 	d.mu.Lock()
 	d.reporter = r
 	d.mu.Unlock()
+}
+
+// Token is the agent token the manifest of attempt id carried, as an
+// agent would present it (tests speak for the mock's agents).
+func (d *Driver) Token(id string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a, ok := d.attempts[id]
+	if !ok {
+		return "", false
+	}
+	return a.token, true
 }
 
 // Close stops every attempt's goroutine without reporting.
@@ -102,7 +115,7 @@ func (d *Driver) Start(ctx context.Context, m *v1.TaskManifest) (backend.Handle,
 	if _, ok := d.attempts[m.AttemptID]; ok {
 		return h, nil
 	}
-	a := &attempt{id: m.AttemptID, stop: make(chan struct{}), done: make(chan struct{})}
+	a := &attempt{id: m.AttemptID, token: m.Token, stop: make(chan struct{}), done: make(chan struct{})}
 	d.attempts[m.AttemptID] = a
 	go d.run(a, sc, m.Timeout.Duration, d.reporter)
 	return h, nil
