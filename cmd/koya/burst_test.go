@@ -97,6 +97,17 @@ spec:
 				werr <- err
 				return
 			}
+			if kill {
+				// A breath between batches. SQLite has one write lock and
+				// its busy handler polls for it (every 100 ms at most)
+				// without a queue: a writer that takes it again the
+				// moment it commits starves another process's writes,
+				// and a restarted server's migration failed after its
+				// 10 s busy timeout (seen once under the full suite's
+				// load). Uploads through a server never do that: they
+				// share its one writer.
+				time.Sleep(20 * time.Millisecond)
+			}
 		}
 		for k, v := range ids {
 			uploaded[k] = v
