@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (a): engine overhead. One workflow of N trivial steps (`true`) on
 # the local backend, against `xargs -P P` running the same N commands, with the
-# same parallelism P, measured in one run on this machine. Prints the ratio.
+# same parallelism P, measured in one run on this machine: ROUNDS (default 4)
+# rounds of both, interleaved; prints each round's ratio and their median.
 #
 #   bash bench/overhead.sh [N] [P] [COMMAND...]    (COMMAND defaults to true)
 #
@@ -39,44 +40,76 @@ for _ in $(seq 100); do "$work/koya" get projects >/dev/null 2>&1 && break; slee
 } >"$work/wf.yaml"
 "$work/koya" apply -f "$work/wf.yaml" >/dev/null
 
-# Start from a quiet disk. File system work left by earlier runs
-# (writeback, discards) slows file creation for seconds; and on ext4
-# without a journal (this VM's root) a new inode skips every inode
+# Rounds: each runs the workflow once and xargs once, in alternate order
+# (koya first in odd rounds, xargs first in even ones), so that the VM's
+# drifts in speed over a minute (xargs alone varies by a third between
+# runs on the benchmark VM) fall on both sides; the ratio reported is the
+# median of the rounds' ratios. ROUNDS=1 is a single koya-then-xargs run.
+ROUNDS=${ROUNDS:-4}
+# The first round starts from a quiet disk. File system work left by
+# earlier runs (writeback, discards) slows file creation for seconds; and
+# on ext4 without a journal (this VM's root) a new inode skips every inode
 # deleted in the last one to six minutes whose inode table block is in
 # the buffer cache, so that the deletions of an earlier run (or of
 # anything else) made each file creation of this one cost ~0.25 ms of
 # CPU. After a sync those blocks are clean: dropping the caches (when
-# root) forgets them. koya's binary is read back in before timing.
-sync
-if [ "$(id -u)" = 0 ]; then echo 3 >/proc/sys/vm/drop_caches; fi
-cat "$work/koya" "$(type -P xargs)" "$(type -P "${CMD[0]}" || echo /dev/null)" >/dev/null
-"$work/koya" get projects >/dev/null
-sleep 15
+# root) forgets them. koya's binary is read back in before timing. Later
+# rounds delete nothing (the local backend keeps finished attempts'
+# directories for an hour), and dropping the caches again would only
+# make the server read its database back from the disk, as no running
+# server does: they sync and wait.
+quiet() {
+  sync
+  if [ "$1" = 1 ] && [ "$(id -u)" = 0 ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+  cat "$work/koya" "$(type -P xargs)" "$(type -P "${CMD[0]}" || echo /dev/null)" >/dev/null
+  "$work/koya" get projects >/dev/null
+  sleep 15
+}
 # CPU seconds (user + system) of a process so far.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-server_cpu0=$(cpu "$(cat "$work/pid")")
-t0=$(date +%s.%N)
-"$work/koya" run overhead --follow >/dev/null
-t1=$(date +%s.%N)
-server_cpu=$(python3 -c "print(f'{$(cpu "$(cat "$work/pid")") - $server_cpu0:.2f}')")
-host_pid=$(pgrep -f -- "--host $work/data/attempts" | head -1 || true)
-host_cpu=$(if [ -n "$host_pid" ]; then cpu "$host_pid"; else echo 0; fi)
-# The local backend deletes finished attempt directories in the
-# background once it is idle: let it finish before xargs is timed.
-for _ in $(seq 600); do
-  [ -z "$(ls -A "$work/data/attempts/.trash" 2>/dev/null)" ] && break
-  sleep 0.1
+host_pid() { pgrep -f -- "--host $work/data/attempts" | head -1 || true; }
+now() { date +%s.%N; }
+run_koya() {
+  local host0 server0 t0 host
+  host=$(host_pid)
+  host0=$(if [ -n "$host" ]; then cpu "$host"; else echo 0; fi)
+  server0=$(cpu "$(cat "$work/pid")")
+  t0=$(now)
+  "$work/koya" run overhead --follow >/dev/null
+  koya_s=$(python3 -c "print($(now) - $t0)")
+  server_cpu=$(python3 -c "print($(cpu "$(cat "$work/pid")") - $server0)")
+  host=$(host_pid) # started by the first run
+  host_cpu=$(python3 -c "print($(if [ -n "$host" ]; then cpu "$host"; else echo 0; fi) - $host0)")
+  # Should the local backend be deleting attempt directories (its agent
+  # host's sweep, or a trash), let it finish before xargs is timed.
+  for _ in $(seq 600); do
+    [ -z "$(ls -A "$work/data/attempts/.trash" 2>/dev/null)" ] && break
+    sleep 0.1
+  done
+  sleep 1
+}
+run_xargs() {
+  local t0
+  t0=$(now)
+  seq "$N" | xargs -P "$P" -I{} "${CMD[@]}"
+  xargs_s=$(python3 -c "print($(now) - $t0)")
+}
+rounds=()
+for round in $(seq "$ROUNDS"); do
+  quiet "$round"
+  if [ $((round % 2)) = 1 ]; then run_koya; run_xargs; else run_xargs; run_koya; fi
+  rounds+=("$koya_s $xargs_s $server_cpu $host_cpu")
 done
-sleep 1
-t1x=$(date +%s.%N)
-seq "$N" | xargs -P "$P" -I{} "${CMD[@]}"
-t2=$(date +%s.%N)
 
-python3 - "$N" "$P" "$t0" "$t1" "$t1x" "$t2" "${CMD[*]}" "${SHAPE:-steps}" "$server_cpu" "$host_cpu" <<'PY'
-import sys
-n, p, t0, t1, t1x, t2 = int(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:7])
-server_cpu, host_cpu = float(sys.argv[9]), float(sys.argv[10])
-koya, xargs = t1 - t0, t2 - t1x
-print(f"steps={n} parallelism={p} shape={sys.argv[8]} command={sys.argv[7]!r} koya={koya:.2f}s xargs={xargs:.2f}s ratio={koya / xargs:.2f} "
-      f"cpu_per_step: server={1000 * server_cpu / n:.2f}ms agent_host={1000 * host_cpu / n:.2f}ms (the host's includes starting the commands)")
+python3 - "$N" "$P" "${CMD[*]}" "${SHAPE:-steps}" "${rounds[@]}" <<'PY'
+import statistics, sys
+n, p, cmd, shape = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ratios = []
+for i, r in enumerate(sys.argv[5:], 1):
+    koya, xargs, server_cpu, host_cpu = map(float, r.split())
+    ratios.append(koya / xargs)
+    print(f"round {i} ({'koya first' if i % 2 else 'xargs first'}): koya={koya:.2f}s xargs={xargs:.2f}s ratio={koya / xargs:.2f} "
+          f"cpu_per_step: server={1000 * server_cpu / n:.2f}ms agent_host={1000 * host_cpu / n:.2f}ms")
+print(f"steps={n} parallelism={p} shape={shape} command={cmd!r} rounds={len(ratios)} "
+      f"ratios={' '.join(f'{r:.2f}' for r in ratios)} ratio={statistics.median(ratios):.2f} (median; the host's CPU includes starting the commands)")
 PY
