@@ -22,8 +22,8 @@ const agentTokenTTL = 5 * time.Second
 const maxAgentTokens = 1 << 14
 
 // agentTokens remembers recently checked agent tokens by hash, with their
-// attempt as it was read (its identity: project, run, step; the grace
-// check uses its FinishedAt as of then).
+// attempt's identity (project, run, step, index) and its end as read then
+// (for the grace check).
 type agentTokens struct {
 	mu sync.Mutex
 	m  map[string]agentToken
@@ -48,11 +48,15 @@ func (c *agentTokens) get(hash string, now time.Time) (store.Token, store.Attemp
 	return e.token, e.attempt, true
 }
 
-// put remembers an agent token and its attempt from now.
+// put remembers an agent token and its attempt from now: the attempt's
+// identity and end only (what is used of it), not its handle, exit or
+// outputs, which would make each entry as large as they are.
 func (c *agentTokens) put(t store.Token, a store.Attempt, now time.Time) {
 	if t.AttemptID == "" || t.Hash == "" {
 		return
 	}
+	a = store.Attempt{ID: a.ID, Project: a.Project, RunID: a.RunID, Step: a.Step, Index: a.Index, Number: a.Number,
+		Backend: a.Backend, FinishedAt: a.FinishedAt}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxAgentTokens {
