@@ -77,7 +77,7 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	if err != nil {
 		return caller{}, err
 	}
-	if t.Revoked || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) {
+	if !tokenLive(t, now) {
 		return caller{}, denied
 	}
 	if t.AttemptID != "" {
@@ -104,12 +104,17 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	return caller{Token: t, Principal: p}, nil
 }
 
+// tokenLive reports whether t is neither revoked nor expired at now.
+func tokenLive(t store.Token, now time.Time) bool {
+	return !t.Revoked && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
 // agentCaller is the caller of an attempt's token t, read (or
 // remembered) with its attempt a: denied once the token is revoked or
 // expired, or the attempt ended more than AgentTokenGrace before now (a
 // grace for an agent whose acknowledgement got lost).
 func agentCaller(t store.Token, a store.Attempt, now time.Time, denied error) (caller, error) {
-	if t.Revoked || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) {
+	if !tokenLive(t, now) {
 		return caller{}, denied
 	}
 	if a.FinishedAt != nil && now.Sub(*a.FinishedAt) > AgentTokenGrace {

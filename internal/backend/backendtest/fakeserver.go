@@ -271,12 +271,7 @@ func (s *FakeServer) SetSecrets(attemptID string, secrets []v1.AgentSecret) {
 
 // SecretRequests counts the attempt's requests for its secrets.
 func (s *FakeServer) SecretRequests(attemptID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.attempts[attemptID]; a != nil {
-		return a.asked
-	}
-	return 0
+	return s.count(attemptID, func(a *fakeAttempt) int { return a.asked })
 }
 
 func (s *FakeServer) handleSecrets(w http.ResponseWriter, r *http.Request) {
@@ -332,10 +327,15 @@ func (s *FakeServer) Events(attemptID string) []v1.AgentEvent {
 
 // Received counts events received for the attempt, resends included.
 func (s *FakeServer) Received(attemptID string) int {
+	return s.count(attemptID, func(a *fakeAttempt) int { return a.received })
+}
+
+// count reads one of an attempt's counters (0 for an unknown attempt).
+func (s *FakeServer) count(attemptID string, counter func(*fakeAttempt) int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a := s.attempts[attemptID]; a != nil {
-		return a.received
+		return counter(a)
 	}
 	return 0
 }
@@ -343,12 +343,7 @@ func (s *FakeServer) Received(attemptID string) int {
 // Reports counts the batches of events received for the attempt (an
 // agent's requests), refused ones excepted.
 func (s *FakeServer) Reports(attemptID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.attempts[attemptID]; a != nil {
-		return a.reports
-	}
-	return 0
+	return s.count(attemptID, func(a *fakeAttempt) int { return a.reports })
 }
 
 // Logs returns the attempt's log lines, in seq order.
