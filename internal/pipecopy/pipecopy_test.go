@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -24,8 +25,8 @@ func data(n int) []byte {
 // TestCopy: every size around the block size arrives whole, in order,
 // and hashed, whatever sizes the source reads in.
 func TestCopy(t *testing.T) {
-	bs := pipecopy.BlockSize
-	for _, n := range []int{0, 1, bs - 1, bs, bs + 1, pipecopy.Depth*bs + 3, 9*bs + bs/2} {
+	bs, fs := pipecopy.BlockSize, pipecopy.FirstBlockSize
+	for _, n := range []int{0, 1, fs - 1, fs, fs + 1, 5*fs - 1, 5 * fs, 5*fs + 1, bs - 1, bs, bs + 1, pipecopy.Depth*bs + 3, 9*bs + bs/2} {
 		for name, src := range map[string]func([]byte) io.Reader{
 			"whole": func(b []byte) io.Reader { return bytes.NewReader(b) },
 			"half":  func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
@@ -48,6 +49,47 @@ func TestCopy(t *testing.T) {
 	}
 	if n, err := pipecopy.Copy(io.Discard, bytes.NewReader(data(100)), nil); n != 100 || err != nil {
 		t.Fatalf("no hash: %d, %v", n, err)
+	}
+}
+
+// sizes records the length of each write.
+type sizes []int
+
+func (s *sizes) Write(p []byte) (int, error) { *s = append(*s, len(p)); return len(p), nil }
+
+// TestBlocksGrow: a copy starts with a small block and moves to larger
+// ones, up to BlockSize, as blocks come back full; a small copy never
+// takes a large block.
+func TestBlocksGrow(t *testing.T) {
+	bs, fs := pipecopy.BlockSize, pipecopy.FirstBlockSize
+	var got sizes
+	n := 3*bs + 4*fs + 5*fs + 100
+	if _, err := pipecopy.Copy(&got, bytes.NewReader(data(n)), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := sizes{fs, 4 * fs, 16 * fs} // then BlockSize each
+	left := n - 21*fs
+	for left > bs {
+		want = append(want, bs)
+		left -= bs
+	}
+	want = append(want, left)
+	if !slices.Equal(got, want) {
+		t.Fatalf("writes of %v, want %v", got, want)
+	}
+
+	// Pools are emptied by two collections: a small copy now allocates
+	// its block, and it must be a small one.
+	runtime.GC()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := pipecopy.Copy(io.Discard, bytes.NewReader(data(1000)), sha256.New()); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(2*fs) {
+		t.Fatalf("a copy of 1000 bytes allocated %d bytes", grew)
 	}
 }
 

@@ -160,7 +160,7 @@ func (d *dataAPI) getFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(status)
 	// Reading and decrypting the next block overlaps with sending this
-	// one, and the connection sees writes of a block (512 KiB).
+	// one, and the connection sees writes of a block (up to 2 MiB).
 	if _, err := pipecopy.Copy(w, io.LimitReader(rd, n), nil); err != nil {
 		d.s.log.WarnContext(ctx, "datalake download cut", "project", project, "channel", channel, "path", path, "err", err)
 	}

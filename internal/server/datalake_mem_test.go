@@ -49,7 +49,9 @@ func (g *genReader) Read(p []byte) (int, error) {
 }
 
 // TestDataUploadMemoryFlat: 64 MiB go up through the API and back down
-// (a directory bucket, encryption on) while the heap stays within a few MiB.
+// (a directory bucket, encryption on) while the heap grows by less than
+// half the file: what the copy pipelines hold (pipecopy: up to 8 MiB per
+// copy, upload and download) and garbage not yet collected, about 15 MiB.
 func TestDataUploadMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("64 MiB upload")
@@ -99,7 +101,7 @@ func TestDataUploadMemoryFlat(t *testing.T) {
 	if n != size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != f.Digest {
 		t.Fatalf("read back %d bytes, digest mismatch", n)
 	}
-	if grew := int64(peak) - int64(base); grew > 16<<20 {
+	if grew := int64(peak) - int64(base); grew > 32<<20 {
 		t.Fatalf("heap grew by %d MiB moving 64 MiB; something buffers the file", grew>>20)
 	}
 	t.Logf("heap in use grew by at most %d KiB", (int64(peak)-int64(base))>>10)
