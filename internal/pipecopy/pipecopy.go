@@ -2,8 +2,8 @@
 // that reading it, hashing it and writing it overlap on separate cores
 // instead of taking turns on one.
 //
-// A datalake upload reads a socket, hashes every byte (SHA-256: 0.6 s of
-// CPU per GiB with SHA-NI) and encrypts and writes a file; the CLI's
+// A datalake upload reads a socket, hashes every byte (SHA-256: 0.6-0.8 s
+// of CPU per GiB with SHA-NI) and encrypts and writes a file; the CLI's
 // download reads a socket, hashes and writes a file; the server's reads
 // and decrypts a file and writes a socket. In one goroutine these costs
 // add up; in a pipeline they overlap, and the slowest stage sets the pace.
