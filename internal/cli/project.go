@@ -31,7 +31,7 @@ loudly (and 'enable-key' undoes it).`}
 		})
 	cmd.AddCommand(keys,
 		a.rewrapCmd("rotate-key", "Make a new primary key and move the project's data to it", (*client.Client).RotateKey),
-		a.rewrapCmd("rewrap", "Move the project's data to its primary key again (after a restart cut the move, or failures)", (*client.Client).RewrapKeys),
+		a.rewrapCmd("rewrap", "Move the project's data to its primary key again (after items failed, or a server with stale keys wrote under an old one)", (*client.Client).RewrapKeys),
 		a.keyStatusCmd("disable-key ID", "Make data under a key unreadable (refused while data is left under it)", (*client.Client).DisableKey),
 		a.keyStatusCmd("enable-key ID", "Make a disabled key's data readable again", (*client.Client).EnableKey))
 	return cmd

@@ -273,6 +273,9 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	if err := bootstrap(ctx, st, localURL, o.contextName, log); err != nil {
 		return err
 	}
+	if err := srv.Resume(ctx); err != nil { // moves between keys that a restart cut
+		return err
+	}
 	if err := eng.Start(ctx); err != nil {
 		return err
 	}

@@ -314,3 +314,69 @@ func TestRewrapMovesDatalake(t *testing.T) {
 		}
 	}
 }
+
+// TestRewrapResumes: a move to the new key that a restart cut (its record
+// left in the store, the data still under the old key) is taken up by the
+// next server's Resume, then forgotten; a move that runs to its end
+// leaves no record.
+func TestRewrapResumes(t *testing.T) {
+	e := newEnvAt(t, t.TempDir(), "file://"+t.TempDir())
+	ctx := context.Background()
+	g, _ := e.startAgent("p")
+	g.log("one", "two")
+	g.put("a", "an artifact")
+	old := e.projectKeys("p", e.admin, false).Keys[0].ID
+
+	// A rotation whose move never ran: the server stopped right after
+	// recording it.
+	primary, err := e.srv.keys.Rotate(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.PutRewrap(ctx, store.Rewrap{Project: "p", Key: primary, Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if k := e.projectKeys("p", e.admin, true).Keys[0]; k.ID != old || k.Artifacts != 1 || k.LogLines != 2 {
+		t.Fatalf("under the old key before the restart: %+v", k)
+	}
+
+	cfg := e.srv.cfg
+	cfg.Metrics = nil // a registry of its own
+	next, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = next.Stop(context.Background()) })
+	if err := next.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rw *client.Rewrap
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if rw = next.rewrapStatus("p"); rw != nil && !rw.Running {
+			break
+		}
+	}
+	if rw == nil || rw.Running || rw.Key != primary || rw.Failed != 0 || rw.Done != 3 || rw.Total != 3 {
+		t.Fatalf("the move taken up: %+v", rw)
+	}
+	ks := e.projectKeys("p", e.admin, true)
+	if k := ks.Keys[0]; k.Artifacts != 0 || k.LogLines != 0 {
+		t.Fatalf("left under the old key: %+v", k)
+	}
+	if rs, err := e.store.ListRewraps(ctx); err != nil || len(rs) != 0 {
+		t.Fatalf("records after the move: %+v, %v", rs, err)
+	}
+	if err := next.Resume(ctx); err != nil || next.rewrapStatus("p").Running {
+		t.Fatalf("a second Resume started a move: %v", err)
+	}
+
+	if code, _ := e.keyPost("p", "rotate", e.admin); code != 200 {
+		t.Fatalf("rotate: %d", code)
+	}
+	if rw := e.waitRewrap("p"); rw.Failed != 0 || rw.Done != 3 {
+		t.Fatalf("the move after the second rotation: %+v", rw)
+	}
+	if rs, err := e.store.ListRewraps(ctx); err != nil || len(rs) != 0 {
+		t.Fatalf("records after a move through the API: %+v, %v", rs, err)
+	}
+}

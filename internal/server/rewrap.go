@@ -8,13 +8,15 @@ import (
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/keys"
 	"github.com/koya-dev/koya/internal/objects"
+	"github.com/koya-dev/koya/internal/store"
 )
 
 // rewraps are the jobs that move projects' data (artifacts, log lines) to
 // their primary key after a rotation: at most one per project, in this
-// process. A job cut by a restart is started again with POST .../rewrap;
-// nothing is lost meanwhile, as old keys stay enabled until an owner
-// disables them, which is refused while data is left under them.
+// process. A job is recorded in the store (store.Rewrap) until it runs to
+// its end, so one cut by a restart is taken up by the next start
+// (Resume); nothing is lost meanwhile, as old keys stay enabled until an
+// owner disables them, which is refused while data is left under them.
 type rewraps struct {
 	mu      sync.Mutex
 	jobs    map[string]*rewrapJob
@@ -79,6 +81,11 @@ func (s *Server) startRewrap(ctx context.Context, project string) error {
 		old.cancel()
 		<-old.done // a job never takes rw.mu, so this ends
 	}
+	// Recorded once the job before has ended: its end must not remove
+	// this job's record.
+	if err := s.store.PutRewrap(ctx, store.Rewrap{Project: project, Key: primary, Since: s.clock().UTC()}); err != nil {
+		return err
+	}
 	jctx, cancel := context.WithCancel(rw.base)
 	j := &rewrapJob{cancel: cancel, done: make(chan struct{}), st: client.Rewrap{Running: true, Key: primary, Started: s.clock().UTC()}}
 	rw.jobs[project] = j
@@ -88,6 +95,12 @@ func (s *Server) startRewrap(ctx context.Context, project string) error {
 		err := s.rewrap(jctx, project, primary, j)
 		if err != nil {
 			s.log.Warn("moving data to the primary key stopped", "project", project, "err", err)
+		} else if derr := s.store.DeleteRewrap(context.WithoutCancel(jctx), project, primary); derr != nil {
+			// Ran to its end (items that failed are in its status, and
+			// keep their key from being disabled): nothing to take up
+			// after a restart, but the record stays, and the next start
+			// walks the project once more.
+			s.log.Warn("a finished move to the primary key is still recorded", "project", project, "err", derr)
 		}
 		now := s.clock().UTC()
 		j.update(func(st *client.Rewrap) {
@@ -97,6 +110,30 @@ func (s *Server) startRewrap(ctx context.Context, project string) error {
 			}
 		})
 	}()
+	return nil
+}
+
+// Resume takes up the moves of data to a primary key that a restart cut
+// (those still recorded in the store), towards each project's primary key
+// now. Call it once before serving. With several replicas each takes them
+// up when it starts; a move is idempotent (what is under the primary key
+// already is skipped), so the cost is a second walk, not a second copy.
+func (s *Server) Resume(ctx context.Context) error {
+	rs, err := s.store.ListRewraps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		err := s.startRewrap(ctx, r.Project)
+		if errs.Is(err, errs.NotFound) { // no keys (any more): nothing to move
+			err = s.store.DeleteRewrap(ctx, r.Project, r.Key)
+		} else if err == nil {
+			s.log.Info("taking up the move of a project's data to its primary key", "project", r.Project, "since", r.Since)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -11,3 +11,12 @@ type Keyset struct {
 	Wrapped   []byte
 	UpdatedAt time.Time
 }
+
+// Rewrap records that a project's data is being moved to one of its keys
+// after a rotation, so that a move cut by a restart is taken up again: at
+// most one per project, removed once a move ran to its end.
+type Rewrap struct {
+	Project string
+	Key     uint32 // the key the data moves to
+	Since   time.Time
+}

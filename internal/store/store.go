@@ -66,6 +66,12 @@ type Querier interface {
 	// expectVersion+1; otherwise errs.Conflict and nothing changes.
 	GetKeyset(ctx context.Context, project string) (Keyset, error)
 	PutKeyset(ctx context.Context, k Keyset, expectVersion int64) error
+	// Rewraps: moves of a project's data to a key (see Rewrap).
+	// PutRewrap replaces the project's record; DeleteRewrap removes it
+	// only if it is still about key (a missing one is no error).
+	PutRewrap(ctx context.Context, r Rewrap) error
+	DeleteRewrap(ctx context.Context, project string, key uint32) error
+	ListRewraps(ctx context.Context) ([]Rewrap, error) // by project
 
 	// Secrets: values already sealed by the caller (see secrets.go).
 	// PutSecret stores s.Value as the name's next version (1 for a new or

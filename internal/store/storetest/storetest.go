@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Memberships", testMemberships},
 		{"Audit", testAudit},
 		{"Keysets", testKeysets},
+		{"Rewraps", testRewraps},
 		{"Storage", testStorage},
 		{"Secrets", testSecrets},
 		{"ResealSecret", testResealSecret},
