@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/koya-dev/koya/errs"
@@ -41,9 +42,18 @@ func (s *Store) Walk(ctx context.Context, project string, fn func(Object) error)
 	return s.walk(ctx, project, DataPrefix(project), isRewrappableData, fn)
 }
 
-// isRewrappableData says whether a datalake key is content, a part or a
-// manifest (immutable once written), not a session's state.
-func isRewrappableData(key string) bool { return !strings.HasSuffix(key, ".json") }
+// dataName matches the datalake objects that a walk visits and a rewrap
+// moves, all immutable once written: a file's content (32 hex digits), a
+// manifest of parts (.parts) and an upload session's part
+// (uploads/<id>/<offset>). Not a session's state (see Walk), and not the
+// temporary file of a write that a crash cut (<name>.<n>.tmp, next to
+// its object in a file:// bucket): it holds no whole object, and counted
+// under its key it would keep that key from ever being disabled.
+var dataName = regexp.MustCompile(`/datalake/([0-9a-f]{32}(\.parts)?|uploads/[0-9a-f]{32}/[0-9]{20})$`)
+
+// isRewrappableData says whether a datalake key names content, a part or
+// a manifest (see dataName).
+func isRewrappableData(key string) bool { return dataName.MatchString(key) }
 
 // listPage is how many objects a walk lists at a time.
 const listPage = 1000
