@@ -276,6 +276,7 @@ func (a *app) runServer(ctx context.Context, o serverOptions) error {
 	if err := srv.Resume(ctx); err != nil { // moves between keys that a restart cut
 		return err
 	}
+	go sweepLeftovers(ctx, objs, log.With("component", "objects"))
 	if err := eng.Start(ctx); err != nil {
 		return err
 	}
@@ -414,4 +415,26 @@ func newKubernetesDriver(ctx context.Context, o serverOptions, st store.Store) (
 	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return kubernetes.New(nctx, ko)
+}
+
+// sweepLeftovers deletes, at the start and then daily, what writes cut by
+// a crash left in a file:// object store once it is a day old (see
+// objects.Store.SweepLeftovers), until ctx ends.
+func sweepLeftovers(ctx context.Context, objs *objects.Store, log *slog.Logger) {
+	for {
+		n, err := objs.SweepLeftovers(ctx, 24*time.Hour, time.Now())
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Warn("sweeping the leftovers of cut writes failed", "err", err)
+		case n > 0:
+			log.Info("deleted the leftovers of writes cut by a crash", "files", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }

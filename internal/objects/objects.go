@@ -36,6 +36,7 @@ import (
 	"io"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -56,6 +57,7 @@ type Store struct {
 	bucket *blob.Bucket
 	keys   *keys.Keyring
 	url    string // without credentials, for messages
+	dir    string // a file:// bucket's directory, else ""
 }
 
 // Open opens the bucket at rawURL, whose artifacts kr encrypts. A file://
@@ -86,7 +88,11 @@ func Open(ctx context.Context, rawURL string, kr *keys.Keyring) (*Store, error) 
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, "objects URL %s cannot be opened: %v", redact(u), err)
 	}
-	return &Store{bucket: b, keys: kr, url: redact(u)}, nil
+	st := &Store{bucket: b, keys: kr, url: redact(u)}
+	if u.Scheme == "file" {
+		st.dir = filepath.FromSlash(u.Path)
+	}
+	return st, nil
 }
 
 // Close releases the bucket.
