@@ -26,20 +26,7 @@ func TestSweepLeftovers(t *testing.T) {
 	}
 	now := time.Now()
 	old := now.Add(-25 * time.Hour)
-	write := func(key string, mtime time.Time) string {
-		t.Helper()
-		p := filepath.Join(dir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(key string, mtime time.Time) string { return writeAt(t, dir, key, []byte("partial"), mtime) }
 	gone := []string{
 		write(data.Ref+".187a3c0f1e2d4b5a.tmp", old),
 		write(ProjectPrefix("p")+"tmp/"+strings.Repeat("c", 32), old),
@@ -76,4 +63,21 @@ func TestSweepLeftovers(t *testing.T) {
 	if n, err := open(t, "file://"+t.TempDir()).SweepLeftovers(ctx, time.Hour, now); n != 0 || err != nil {
 		t.Fatalf("an empty bucket: %d, %v", n, err)
 	}
+}
+
+// writeAt writes b as the file of key in the file:// bucket at dir, as a
+// crash would have left it, modified at mtime, and returns its path.
+func writeAt(t *testing.T, dir, key string, b []byte, mtime time.Time) string {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

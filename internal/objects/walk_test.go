@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/koya-dev/koya/errs"
 )
@@ -72,9 +73,7 @@ func TestWalkSkipsLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	leftover := content.Ref + ".187a3c0f1e2d4b5a.tmp"
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(leftover)), stored[:len(stored)/2], 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeAt(t, dir, leftover, stored[:len(stored)/2], time.Now())
 
 	seen := map[string]bool{}
 	if err := s.Walk(ctx, "p", func(o Object) error { seen[o.Ref] = o.Encrypted && o.Datalake; return nil }); err != nil {
