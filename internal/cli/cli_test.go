@@ -106,6 +106,12 @@ func TestApplyRunGetDescribe(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "Failed") {
 		t.Fatalf("run broken --follow: exit %d\n%s", code, out)
 	}
+	// ... and says which task failed, how, and where its logs are.
+	for _, want := range []string{"boom[0]", "code 3", "logs: koya logs broken-"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run broken --follow: missing %q in\n%s", want, out)
+		}
+	}
 	var runs []v1.Run
 	h.koyaJSON(&runs, "get", "runs")
 	if len(runs) != 2 || runs[0].Spec.Workflow != "broken" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -45,11 +46,53 @@ func (a *app) followRun(cmd *cobra.Command, cl *client.Client, project string, r
 			fmt.Fprintf(a.stdout, ": %s", last.Status.Message)
 		}
 		fmt.Fprintln(a.stdout)
+		if last.Status.Phase == v1.Failed {
+			a.showFailures(cmd.Context(), cl, project, last)
+		}
 	}
 	if !last.Status.Phase.Ok() {
 		return exitError{ExitFailed}
 	}
 	return nil
+}
+
+// shownFailures is how many failed tasks of a step the end of a followed
+// run lists: enough to see what went wrong, not a fan-out's worth.
+const shownFailures = 5
+
+// showFailures lists the failed tasks of each failed step (their exit and
+// message) and the command that shows their logs, so that a failed run
+// says why without a describe. It is best effort: the run's end is
+// already printed.
+func (a *app) showFailures(ctx context.Context, cl *client.Client, project string, r v1.Run) {
+	for _, s := range r.Status.Steps {
+		if s.Phase != v1.Failed {
+			continue
+		}
+		tasks, err := cl.Tasks(ctx, project, r.Metadata.Name, s.Name)
+		if err != nil {
+			continue
+		}
+		var failed []v1.Task
+		for _, t := range tasks {
+			if t.Phase == v1.Failed || t.Phase == v1.Lost {
+				failed = append(failed, t)
+			}
+		}
+		if len(failed) == 0 {
+			continue
+		}
+		t := newTable(a.stdout)
+		t.row("  TASK", "PHASE", "ATTEMPTS", "EXIT", "MESSAGE")
+		for _, f := range failed[:min(len(failed), shownFailures)] {
+			t.row(fmt.Sprintf("  %s[%d]", f.Step, f.Index), f.Phase, f.Attempts, exitText(f.Exit), f.Message)
+		}
+		_ = t.flush()
+		if more := len(failed) - shownFailures; more > 0 {
+			fmt.Fprintf(a.stdout, "  ... and %d more failed tasks\n", more)
+		}
+		fmt.Fprintf(a.stdout, "  logs: koya logs %s --step %s\n", r.Metadata.Name, s.Name)
+	}
 }
 
 func isTerminal(w io.Writer) bool {
