@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	v1 "github.com/koya-dev/koya/api/v1"
 	"github.com/koya-dev/koya/errs"
 	"github.com/koya-dev/koya/internal/agent"
@@ -33,7 +31,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	k8sclient "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -68,12 +65,18 @@ On its first start it creates the project "default" and an admin token, and
 writes a context for this server into the CLI config (~/.koya/config.yaml or
 $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 
---config FILE reads flags from a YAML file of flag names to values
-(addr: 0.0.0.0:7070, db: postgres://..., ...); flags on the command line win.
+Every flag can also be set by an environment variable KOYA_<FLAG>
+(KOYA_DB, KOYA_OBJECTS, KOYA_DATA_DIR, ...), which keeps a database
+password out of the process list, and by --config FILE, a YAML file of
+flag names to values (addr: 0.0.0.0:7070, db: postgres://..., ...). The
+command line wins over the environment, which wins over the file.
 /metrics is served on the API listener to admin tokens, and with
 --metrics-addr also without a token on a separate listener.`,
 		Args: args(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagsFromEnv(cmd.Flags(), os.LookupEnv); err != nil {
+				return err
+			}
 			if o.config != "" {
 				if err := flagsFromFile(cmd.Flags(), o.config); err != nil {
 					return err
@@ -120,31 +123,6 @@ $KOYA_CONFIG, mode 0600), so that the other koya commands work right away.
 		RunE:   func(_ *cobra.Command, argv []string) error { return kubernetes.InstallAgent(argv[0]) },
 	})
 	return cmd
-}
-
-// flagsFromFile sets the flags the command line left alone from a YAML file.
-func flagsFromFile(fs *pflag.FlagSet, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return errs.Wrap(errs.Invalid, err, "cannot read --config %s: %v", path, err)
-	}
-	var values map[string]any
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		return errs.At(errs.Invalid, path, "not a YAML map of flag values: %v", err)
-	}
-	for k, v := range values {
-		fl := fs.Lookup(k)
-		if fl == nil || k == "config" {
-			return errs.At(errs.Invalid, path, "%q is not a flag of koya server", k)
-		}
-		if fl.Changed {
-			continue
-		}
-		if err := fs.Set(k, fmt.Sprint(v)); err != nil {
-			return errs.At(errs.Invalid, path+": "+k, "%v", err)
-		}
-	}
-	return nil
 }
 
 func (a *app) runServer(ctx context.Context, o serverOptions) error {

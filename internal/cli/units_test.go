@@ -56,25 +56,47 @@ func TestConnectionPrecedence(t *testing.T) {
 	}
 }
 
-func TestServerFlagsFromFile(t *testing.T) {
-	var addr, db string
+// A server flag comes from the command line, else its KOYA_ variable, else
+// the --config file.
+func TestServerFlagSources(t *testing.T) {
+	var addr, db, objects, config string
+	var maxRunning int
 	cmd := &cobra.Command{Use: "server"}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:7070", "")
 	cmd.Flags().StringVar(&db, "db", "", "")
+	cmd.Flags().StringVar(&objects, "objects", "", "")
+	cmd.Flags().StringVar(&config, "config", "", "")
+	cmd.Flags().IntVar(&maxRunning, "max-running", 0, "")
 	if err := cmd.Flags().Parse([]string{"--addr", "0.0.0.0:9"}); err != nil {
 		t.Fatal(err)
 	}
+	env := map[string]string{
+		"KOYA_ADDR": "10.0.0.1:1", "KOYA_DB": "postgres://env/db", "KOYA_MAX_RUNNING": "7",
+		"KOYA_CONFIG": "/cli/config.yaml", // the CLI's config, not --config
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if err := flagsFromEnv(cmd.Flags(), lookup); err != nil {
+		t.Fatal(err)
+	}
 	file := filepath.Join(t.TempDir(), "server.yaml")
-	os.WriteFile(file, []byte("addr: 1.2.3.4:5\ndb: postgres://x/y\n"), 0o600)
+	os.WriteFile(file, []byte("addr: 1.2.3.4:5\ndb: postgres://file/db\nobjects: file:///o\n"), 0o600)
 	if err := flagsFromFile(cmd.Flags(), file); err != nil {
 		t.Fatal(err)
 	}
-	if addr != "0.0.0.0:9" || db != "postgres://x/y" {
-		t.Errorf("addr %s (the command line wins), db %s (from the file)", addr, db)
+	if addr != "0.0.0.0:9" || db != "postgres://env/db" || maxRunning != 7 || objects != "file:///o" || config != "" {
+		t.Errorf("addr %s (the command line wins), db %s and max-running %d (the environment), objects %s (the file), config %q (never from KOYA_CONFIG)",
+			addr, db, maxRunning, objects, config)
 	}
+
 	os.WriteFile(file, []byte("adr: x\n"), 0o600)
 	if err := flagsFromFile(cmd.Flags(), file); err == nil || !strings.Contains(err.Error(), `"adr" is not a flag`) {
 		t.Errorf("unknown key: %v", err)
+	}
+	fresh := &cobra.Command{Use: "server"}
+	fresh.Flags().IntVar(&maxRunning, "max-running", 0, "")
+	env["KOYA_MAX_RUNNING"] = "lots"
+	if err := flagsFromEnv(fresh.Flags(), lookup); err == nil || !strings.Contains(err.Error(), "KOYA_MAX_RUNNING") {
+		t.Errorf("a bad value names its variable: %v", err)
 	}
 }
 
