@@ -128,7 +128,7 @@ other commands find it. Apply workflows with 'koya apply -f', run them with
 		a.applyCmd(), a.lintCmd(), a.schemaCmd(),
 		a.runCmd(), a.getCmd(), a.describeCmd(), a.logsCmd(),
 		a.cancelCmd(), a.retryCmd(), a.artifactsCmd(), a.versionCmd(),
-		a.loginCmd(), a.configCmd(), a.whoamiCmd(), a.userCmd(), a.tokenCmd(), a.memberCmd(), a.serviceAccountCmd(), a.auditCmd(),
+		a.deleteCmd(), a.loginCmd(), a.configCmd(), a.whoamiCmd(), a.userCmd(), a.tokenCmd(), a.memberCmd(), a.serviceAccountCmd(), a.auditCmd(),
 	)
 	for _, c := range []*cobra.Command{a.projectCmd(), a.secretCmd(), a.triggerCmd(), a.dataCmd()} {
 		if c != nil {
