@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/koya-dev/koya/internal/store"
-	"github.com/koya-dev/koya/internal/store/sqlite"
+	"github.com/koya-dev/koya/internal/store/pgtest"
+	"github.com/koya-dev/koya/internal/store/storeopen"
 )
 
 // The triggers' promise: a burst of 10,000 uploads, with the control plane
@@ -25,19 +26,27 @@ import (
 // events, so nothing but the outbox, the queue and their transactions can
 // make the count right.
 //
-// KOYA_BURST_FILES changes the number of files; KOYA_BURST_NOKILL=1 runs
-// without the kill, to measure (bench/trigger_burst.sh).
+// It runs on the embedded SQLite and on PostgreSQL. KOYA_BURST_FILES
+// changes the number of files; KOYA_BURST_NOKILL=1 runs without the kill,
+// to measure (bench/trigger_burst.sh).
 func TestTriggerBurstKillNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real servers and 10,000 runs")
 	}
+	t.Run("sqlite", func(t *testing.T) { triggerBurst(t, "") })
+	t.Run("postgres", func(t *testing.T) { triggerBurst(t, pgtest.Fresh(t)) })
+}
+
+// triggerBurst runs the burst against a server on db (a postgres:// URL),
+// or on the embedded SQLite of its data directory if db is empty.
+func triggerBurst(t *testing.T, db string) {
 	files := 10000
 	if n, err := strconv.Atoi(os.Getenv("KOYA_BURST_FILES")); err == nil && n > 0 {
 		files = n
 	}
 	kill := os.Getenv("KOYA_BURST_NOKILL") == ""
 	ctx := context.Background()
-	h := newBurstHarness(t)
+	h := newBurstHarness(t, db)
 	h.start()
 
 	dir := t.TempDir()
@@ -64,7 +73,7 @@ spec:
 	if err := os.WriteFile(path, []byte(docs), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, h.db)
+	st, err := storeopen.Open(ctx, h.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +241,9 @@ type burstHarness struct {
 	db string
 }
 
-func newBurstHarness(t *testing.T) *burstHarness {
+// newBurstHarness serves from db (a postgres:// URL, given as KOYA_DB), or
+// from the SQLite file of its data directory if db is empty.
+func newBurstHarness(t *testing.T, db string) *burstHarness {
 	h := &harness{t: t, bin: koyaBinary(t), dir: t.TempDir(), addr: freeAddr(t)}
 	for _, d := range []string{h.dir, filepath.Dir(h.dir)} { // the local backend checks it could run tasks
 		if err := os.Chmod(d, 0o711); err != nil {
@@ -247,7 +258,12 @@ func newBurstHarness(t *testing.T) *burstHarness {
 			_ = h.server.Wait()
 		}
 	})
-	return &burstHarness{harness: h, db: filepath.Join(h.dir, "data", "koya.db")}
+	if db == "" {
+		db = filepath.Join(h.dir, "data", "koya.db")
+	} else {
+		h.env = append(h.env, "KOYA_DB="+db)
+	}
+	return &burstHarness{harness: h, db: db}
 }
 
 func (h *burstHarness) start() {

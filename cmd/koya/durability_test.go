@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/koya-dev/koya/api/v1"
+	"github.com/koya-dev/koya/internal/store/pgtest"
 )
 
 // The durability promise: kill -9 of the control plane while a 50-step
@@ -22,11 +23,25 @@ import (
 // exactly once and no status lost. Tasks run under agents on the local
 // backend, detached from the server, so they keep running while it is down
 // and deliver what they have to the next server.
+//
+// It runs on the embedded SQLite and on PostgreSQL (given to the server
+// as KOYA_DB, as a deployment would).
 func TestKillNineDuringRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real servers and 50 tasks")
 	}
-	h := newHarness(t)
+	t.Run("sqlite", func(t *testing.T) { killNineDuringRun(t, newHarness(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		db := pgtest.Fresh(t)
+		h := newHarness(t, "KOYA_DB="+db)
+		if log, _ := os.ReadFile(filepath.Join(h.dir, "server.log")); !bytes.Contains(log, []byte("db=postgres")) {
+			t.Fatalf("the server did not take KOYA_DB:\n%s", log)
+		}
+		killNineDuringRun(t, h)
+	})
+}
+
+func killNineDuringRun(t *testing.T, h *harness) {
 	side := t.TempDir() // each step appends one line to side/<step>: the execution count
 	// Steps may run as unprivileged task users (tests as root): the
 	// directory is theirs to write in (sticky, like /tmp).
@@ -95,7 +110,8 @@ type harness struct {
 	server *exec.Cmd
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness starts a server with this environment added (KOYA_DB=...).
+func newHarness(t *testing.T, env ...string) *harness {
 	t.Helper()
 	h := &harness{t: t, bin: koyaBinary(t), dir: t.TempDir(), addr: freeAddr(t)}
 	// Tasks (unprivileged users when tests run as root) pass through the
@@ -107,6 +123,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.env = append(os.Environ(), "HOME="+h.dir, "KOYA_CONFIG="+filepath.Join(h.dir, "config.yaml"),
 		"KOYA_SERVER=", "KOYA_TOKEN=", "KOYA_PROJECT=")
+	h.env = append(h.env, env...)
 	h.start()
 	t.Cleanup(func() {
 		if h.server != nil && h.server.Process != nil {
