@@ -68,6 +68,8 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 	var done []applied
 	err := e.store.Tx(ctx, func(q store.Querier) error {
 		done = done[:0]
+		q = &onceWoken{Querier: q, due: map[string]time.Time{}}
+		runs := runsOnce{}
 		ids := make([]string, len(batch))
 		for i, c := range batch {
 			ids[i] = c.attemptID
@@ -94,7 +96,11 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 			if len(a.Handle) == 0 {
 				r.handle = e.unrecordedHandle(a.ID)
 			}
-			if r.a, r.cancel, r.finished, err = e.apply(ctx, q, a, r.handle, c.events, now); err != nil {
+			run, err := runs.get(ctx, q, a.RunID)
+			if err != nil {
+				return err
+			}
+			if r.a, r.cancel, r.finished, err = e.apply(ctx, q, a, run, r.handle, c.events, now); err != nil {
 				return err
 			}
 			done = append(done, r)
@@ -125,15 +131,11 @@ func (e *Engine) ingestBatch(ctx context.Context, batch []*ingestCall) {
 	e.handlesRecorded(ctx, recorded)
 }
 
-// apply applies events to attempt a (read under its run's lock), and
-// records its handle if one is given (see recordLoop), and returns it as
-// updated, whether its run was asked to cancel, and whether the events
-// finished it.
-func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, handle json.RawMessage, events []v1.AgentEvent, now time.Time) (store.Attempt, bool, bool, error) {
-	run, err := q.GetRun(ctx, a.RunID)
-	if err != nil {
-		return a, false, false, err
-	}
+// apply applies events to attempt a of run (both read under the run's
+// lock), and records its handle if one is given (see recordLoop), and
+// returns it as updated, whether its run was asked to cancel, and whether
+// the events finished it.
+func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, run store.Run, handle json.RawMessage, events []v1.AgentEvent, now time.Time) (store.Attempt, bool, bool, error) {
 	if handle != nil {
 		a.Handle = handle
 		if a.Phase == v1.Pending {
@@ -178,41 +180,79 @@ func (e *Engine) apply(ctx context.Context, q store.Querier, a store.Attempt, ha
 		err := e.finishAttempt(ctx, q, run, a, *exit, now)
 		return a, run.CancelRequested, true, err
 	}
-	_, err = q.UpdateAttempt(ctx, a, "")
+	_, err := q.UpdateAttempt(ctx, a, "")
 	return a, run.CancelRequested, false, err
+}
+
+// runsOnce reads each run once in a transaction that locked it and changes
+// no run's row (ingestion, recording starts): round trips are what
+// PostgreSQL's time goes to.
+type runsOnce map[string]store.Run
+
+func (r runsOnce) get(ctx context.Context, q store.Querier, id string) (store.Run, error) {
+	if run, ok := r[id]; ok {
+		return run, nil
+	}
+	run, err := q.GetRun(ctx, id)
+	if err == nil {
+		r[id] = run
+	}
+	return run, err
+}
+
+// onceWoken passes on a transaction's wake-ups except those an earlier one
+// of the same transaction covers: a wake-up keeps the earliest time asked
+// for (see store.Querier.Wake), so a run already woken at or before t needs
+// no second row write. A group commit finishing many attempts of one run
+// wakes it once.
+type onceWoken struct {
+	store.Querier
+	due map[string]time.Time // run -> earliest wake-up asked for in this transaction
+}
+
+func (q *onceWoken) Wake(ctx context.Context, runID string, at time.Time) error {
+	if d, ok := q.due[runID]; ok && !at.Before(d) {
+		return nil
+	}
+	if err := q.Querier.Wake(ctx, runID, at); err != nil {
+		return err
+	}
+	q.due[runID] = at
+	return nil
 }
 
 // lockAttempts reads attempts (ids, repeats allowed) with their runs
 // locked for the rest of the transaction (see lockRuns), so that
 // ingestion, dispatch and planning of one run never interleave. An
-// attempt that does not exist is left out.
+// attempt that does not exist is left out. The attempts are read in one
+// query (two where rows can change before the lock): a round trip each
+// was most of a group commit's statements on PostgreSQL.
 func (e *Engine) lockAttempts(ctx context.Context, q store.Querier, ids []string) (map[string]store.Attempt, error) {
 	attempts := make(map[string]store.Attempt, len(ids))
-	var runs []string
-	for _, id := range ids {
-		if _, ok := attempts[id]; ok {
-			continue
+	if len(ids) == 0 {
+		return attempts, nil // an empty filter would read every attempt
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	read := func() error {
+		list, err := q.ListAttempts(ctx, store.AttemptFilter{IDs: ids})
+		for _, a := range list {
+			attempts[a.ID] = a
 		}
-		a, err := q.GetAttempt(ctx, id)
-		if errs.Is(err, errs.NotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		attempts[a.ID] = a
+		return err
+	}
+	if err := read(); err != nil {
+		return nil, err
+	}
+	runs := make([]string, 0, len(attempts))
+	for _, a := range attempts {
 		runs = append(runs, a.RunID)
 	}
 	if err := lockRuns(ctx, q, runs); err != nil {
 		return nil, err
 	}
 	if e.locksRows { // read before the lock: may be stale
-		for id := range attempts {
-			a, err := q.GetAttempt(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			attempts[id] = a
+		if err := read(); err != nil {
+			return nil, err
 		}
 	}
 	return attempts, nil

@@ -340,14 +340,29 @@ func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) erro
 		if err := lockRuns(ctx, q, runs); err != nil {
 			return err
 		}
+		// Under their runs' locks: current. One query for all, and each
+		// run read once: round trips are what PostgreSQL's time goes to.
+		ids := make([]string, len(batch))
+		for i, s := range batch {
+			ids[i] = s.attempt.ID
+		}
+		list, err := q.ListAttempts(ctx, store.AttemptFilter{IDs: ids})
+		if err != nil {
+			return err
+		}
+		current := make(map[string]store.Attempt, len(list))
+		for _, a := range list {
+			current[a.ID] = a
+		}
+		read := runsOnce{}
 		for _, s := range batch {
-			a, err := q.GetAttempt(ctx, s.attempt.ID) // under its run's lock: current
-			if err != nil {
-				return err
+			a, ok := current[s.attempt.ID]
+			if !ok {
+				return attemptNotFound(s.attempt.ID)
 			}
 			a.Handle = s.handle
 			if a.Phase == v1.Pending {
-				run, err := q.GetRun(ctx, a.RunID)
+				run, err := read.get(ctx, q, a.RunID)
 				if err != nil {
 					return err
 				}
@@ -358,6 +373,7 @@ func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) erro
 			if _, err := q.UpdateAttempt(ctx, a, ""); err != nil {
 				return err
 			}
+			current[a.ID] = a
 		}
 		return nil
 	})

@@ -294,6 +294,7 @@ type TaskFilter struct {
 
 type AttemptFilter struct {
 	RunID  string     // empty: all runs
+	IDs    []string   // empty: any id
 	Phases []v1.Phase // empty: all phases
 	Limit  int
 }

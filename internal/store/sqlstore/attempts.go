@@ -64,6 +64,12 @@ func attemptWhere(f store.AttemptFilter) (string, []any) {
 		where = append(where, "run_id = ?")
 		args = append(args, f.RunID)
 	}
+	if len(f.IDs) > 0 {
+		where = append(where, "id IN "+placeholders(len(f.IDs)))
+		for _, id := range f.IDs {
+			args = append(args, id)
+		}
+	}
 	if len(f.Phases) > 0 {
 		in := make([]string, len(f.Phases))
 		for i, p := range f.Phases {

@@ -71,6 +71,8 @@ func testAttempts(t *testing.T, s store.Store) {
 	check("all runs, active", store.AttemptFilter{Phases: []v1.Phase{v1.Pending, v1.Running}}, "x1 x3 y1 x2 ")
 	check("all, limit", store.AttemptFilter{Limit: 2}, "x1 x3 ")
 	check("missing run", store.AttemptFilter{RunID: "nope"}, "")
+	check("ids, any run", store.AttemptFilter{IDs: []string{"y1", "x1", "nope"}}, "x1 y1 ")
+	check("ids, running", store.AttemptFilter{IDs: []string{"y1", "x1", "x2"}, Phases: []v1.Phase{v1.Running}}, "y1 x2 ")
 
 	for _, c := range []struct {
 		f    store.AttemptFilter
@@ -81,6 +83,7 @@ func testAttempts(t *testing.T, s store.Store) {
 		{store.AttemptFilter{Phases: []v1.Phase{v1.Pending, v1.Running}, Limit: 1}, 4},
 		{store.AttemptFilter{RunID: "r2", Phases: []v1.Phase{v1.Running}}, 1},
 		{store.AttemptFilter{Phases: []v1.Phase{v1.Succeeded}}, 0},
+		{store.AttemptFilter{IDs: []string{"x1", "x3", "x3"}}, 2},
 	} {
 		n, err := s.CountAttempts(ctx, c.f)
 		must(t, err)
