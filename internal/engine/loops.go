@@ -89,6 +89,7 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 		// kept up to date with the starts planned in this pass.
 		uses := map[string]Use{}
 		var activeList []store.Attempt
+		projects := map[string]v1.Project{} // each read once a pass
 		if err := lockRuns(ctx, q, ids); err != nil {
 			return err
 		}
@@ -100,7 +101,11 @@ func (e *Engine) planOnce(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			proj, _ := q.GetProject(ctx, snap.Run.Project) // gone: engine defaults
+			proj, ok := projects[snap.Run.Project]
+			if !ok {
+				proj, _ = q.GetProject(ctx, snap.Run.Project) // gone: engine defaults
+				projects[snap.Run.Project] = proj
+			}
 			snap.DefaultBackend = cmp.Or(proj.Spec.DefaultBackend, e.cfg.DefaultBackend)
 			snap.BackendPolicy, snap.Backends = proj.Spec.BackendPolicy, backends
 			if snap.Quota = proj.Spec.Quota; snap.Quota != nil && !snap.Run.Phase.Done() {

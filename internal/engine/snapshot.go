@@ -43,11 +43,26 @@ func loadSnapshot(ctx context.Context, q store.Querier, cache *stepCache, unseal
 			return snap, err
 		}
 	}
-	if snap.Active, err = q.ListAttempts(ctx, store.AttemptFilter{RunID: runID, Phases: []v1.Phase{v1.Pending, v1.Running}}); err != nil {
-		return snap, err
+	// Attempts are of expanded steps' tasks: a run without one (just
+	// submitted) has none to read.
+	expanded := false
+	for _, s := range snap.Steps {
+		expanded = expanded || s.Expanded
 	}
-	if snap.NextDue, err = q.EarliestRetry(ctx, runID, now); err != nil {
-		return snap, err
+	if expanded {
+		if snap.Active, err = q.ListAttempts(ctx, store.AttemptFilter{RunID: runID, Phases: []v1.Phase{v1.Pending, v1.Running}}); err != nil {
+			return snap, err
+		}
+	}
+	// A task waiting out a backoff is Pending: without one, no query.
+	pending := false
+	for _, name := range open {
+		pending = pending || snap.Counts[name][v1.Pending] > 0
+	}
+	if pending {
+		if snap.NextDue, err = q.EarliestRetry(ctx, runID, now); err != nil {
+			return snap, err
+		}
 	}
 	snap.Ready = map[string][]store.Task{}
 	snap.Outputs = map[string][]map[string]v1.Output{}

@@ -35,7 +35,8 @@ func Dialect() sqlstore.Dialect {
 		// NO KEY UPDATE: exclusive among lockers (and UPDATE runs), but no
 		// wait for inserts whose foreign keys check the run (KEY SHARE),
 		// such as a wake-up from a transaction that does not hold the run.
-		LockRun: `SELECT 1 FROM runs WHERE id = ? FOR NO KEY UPDATE`,
+		LockRun:      `SELECT 1 FROM runs WHERE id = ? FOR NO KEY UPDATE`,
+		WritableCTEs: true,
 		// Claiming locks a due run, then its wake-up, skipping what another
 		// transaction holds: a claimer never waits for a run's lock while
 		// holding wake-ups (which a transaction holding that run, waking it,

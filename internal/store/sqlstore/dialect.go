@@ -34,6 +34,10 @@ type Dialect struct {
 	// so that within a run cursors are assigned in commit order and a reader
 	// paging by cursor never skips a line committed late.
 	LockLogs string
+	// WritableCTEs: a statement may write in its WITH clause too
+	// (PostgreSQL), so two updates that always go together cost one round
+	// trip.
+	WritableCTEs bool
 	// SerialWrites makes the process run one write transaction at a time
 	// (SQLite has one writer: queueing in Go hands the lock over at once
 	// instead of sleeping in the busy handler). BusyTimeout bounds the wait.

@@ -30,15 +30,22 @@ FROM steps WHERE run_id = ? ORDER BY position`, runID)
 
 func (q *querier) UpdateStep(ctx context.Context, s store.Step) error {
 	d := q.s.d
+	const bump = `UPDATE runs SET steps_version = steps_version + 1 WHERE id = ?`
+	const update = `UPDATE steps SET phase = ?, expanded = ?, items = ?, message = ?, backend = ?, started_at = ?, finished_at = ?
+WHERE run_id = ? AND name = ?`
+	args := []any{string(s.Phase), s.Expanded, s.Items, s.Message, s.Backend,
+		d.timePtrArg(s.StartedAt), d.timePtrArg(s.FinishedAt), s.RunID, s.Name}
 	return q.write(ctx, func(q *querier) error {
 		// The run's steps version first: if the two were ever apart, a
 		// reader would reload step rows it need not, never keep stale ones.
-		if _, err := q.exec(ctx, `UPDATE runs SET steps_version = steps_version + 1 WHERE id = ?`, s.RunID); err != nil {
+		// Where one statement can do both, it does (one round trip).
+		query, all := update, args
+		if d.WritableCTEs {
+			query, all = `WITH bump AS (`+bump+` RETURNING 1) `+update, append([]any{s.RunID}, args...)
+		} else if _, err := q.exec(ctx, bump, s.RunID); err != nil {
 			return q.s.wrap(err, "run %q", s.RunID)
 		}
-		res, err := q.exec(ctx, `UPDATE steps SET phase = ?, expanded = ?, items = ?, message = ?, backend = ?, started_at = ?, finished_at = ?
-WHERE run_id = ? AND name = ?`, string(s.Phase), s.Expanded, s.Items, s.Message, s.Backend,
-			d.timePtrArg(s.StartedAt), d.timePtrArg(s.FinishedAt), s.RunID, s.Name)
+		res, err := q.exec(ctx, query, all...)
 		if err != nil {
 			return q.s.wrap(err, "step %q of run %q", s.Name, s.RunID)
 		}
