@@ -5,15 +5,18 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/koya-dev/koya/client"
 	"github.com/koya-dev/koya/errs"
 	"github.com/spf13/cobra"
 )
 
 func (a *app) artifactsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "artifacts", Short: "Download the outputs of runs", Args: args(0, "a subcommand: get")}
+	cmd := &cobra.Command{Use: "artifacts", Short: "Download the outputs of runs", Args: args(0, "a subcommand: ls or get")}
 	var (
 		c     conn
 		index int
@@ -48,8 +51,60 @@ func (a *app) artifactsCmd() *cobra.Command {
 	c.flags(get)
 	get.Flags().IntVar(&index, "index", 0, "item of a foreach step")
 	get.Flags().StringVarP(&dest, "output", "o", "", "file to write (- for standard output; default: the output's name)")
-	cmd.AddCommand(get)
+	cmd.AddCommand(get, a.artifactsLs())
 	return cmd
+}
+
+// artifactRow is one output of one task, as artifacts ls shows it.
+type artifactRow struct {
+	Step   string `json:"step"`
+	Index  int    `json:"index"`
+	Output string `json:"output"`
+	Dir    bool   `json:"dir,omitempty"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
+}
+
+// artifactsLs lists what a run's tasks output, so that 'artifacts get'
+// can be given names without reading the workflow.
+func (a *app) artifactsLs() *cobra.Command {
+	var step string
+	cmd, _ := a.readCmd("ls RUN", "List the outputs of a run's tasks (step, item, name, size, digest)", 1, "a run id", true,
+		func(cmd *cobra.Command, cl *client.Client, project string, argv []string, out *format) error {
+			tasks, err := cl.Tasks(cmd.Context(), project, argv[0], step)
+			if err != nil {
+				return err
+			}
+			rows := []artifactRow{}
+			for _, t := range tasks {
+				names := slices.Sorted(maps.Keys(t.Outputs))
+				for _, name := range names {
+					o := t.Outputs[name]
+					rows = append(rows, artifactRow{Step: t.Step, Index: t.Index, Output: name, Dir: o.Dir, Size: o.Size, Digest: o.Digest})
+				}
+			}
+			return out.print(a.stdout, rows, func(t *table) {
+				t.row("TASK", "OUTPUT", "KIND", "SIZE", "DIGEST")
+				for _, r := range rows {
+					kind := "file"
+					if r.Dir {
+						kind = "dir"
+					}
+					t.row(fmt.Sprintf("%s[%d]", r.Step, r.Index), r.Output, kind, bytesOf(r.Size), shortDigest(r.Digest))
+				}
+			})
+		})
+	cmd.Flags().StringVar(&step, "step", "", "only this step's outputs")
+	return cmd
+}
+
+// shortDigest is "sha256:" and the first 12 hex digits: enough to tell
+// outputs apart in a table (-o json has them whole).
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
 }
 
 // save copies r to dest (or stdout for "-"), checking the digest: a file

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,8 +186,20 @@ func TestLogsAndArtifacts(t *testing.T) {
 	if out := h.koya("logs", id, "--step", "say", "-f"); !strings.Contains(out, "hello from koya") {
 		t.Errorf("logs -f of an ended run:\n%q", out)
 	}
+	// ls names what get takes; its digest is the file's.
+	if out := h.koya("artifacts", "ls", id); !strings.Contains(out, "say[0]") || !strings.Contains(out, "result") || !strings.Contains(out, "file") {
+		t.Errorf("artifacts ls:\n%s", out)
+	}
+	var arts []artifactRow
+	h.koyaJSON(&arts, "artifacts", "ls", id, "--step", "say")
+	if len(arts) != 1 || arts[0].Output != "result" || arts[0].Size != int64(len(`{"ok": true}`)+1) {
+		t.Errorf("artifacts ls -o json: %+v", arts)
+	}
 	dest := filepath.Join(h.dir, "result.json")
 	h.koya("artifacts", "get", id, "say", "result", "-o", dest)
+	if b, err := os.ReadFile(dest); err == nil && len(arts) == 1 && arts[0].Digest != fmt.Sprintf("sha256:%x", sha256.Sum256(b)) {
+		t.Errorf("ls digest %s is not the downloaded file's", arts[0].Digest)
+	}
 	if b, err := os.ReadFile(dest); err != nil || strings.TrimSpace(string(b)) != `{"ok": true}` {
 		t.Errorf("artifact: %q %v", b, err)
 	}
