@@ -71,6 +71,12 @@ func (a *app) push(ctx context.Context, cl *client.Client, project string, argv 
 	if err != nil {
 		return err
 	}
+	// A missing channel (or no right to it) is said once, not per file.
+	if _, err := cl.Channel(ctx, project, o.channel); errs.Is(err, errs.NotFound) {
+		return errs.E(errs.NotFound, "%s (create it with 'koya data channel create %s')", errs.Public(err).Message, o.channel)
+	} else if err != nil {
+		return err
+	}
 	files, err := collect(argv, o, base)
 	if err != nil {
 		return err

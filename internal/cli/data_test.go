@@ -26,6 +26,10 @@ func TestDataEndToEnd(t *testing.T) {
 		h.write(name+".json", `{"label":"`+l+`","n":`+string(rune('0'+i))+`}`)
 	}
 	h.write("imgs/notes.txt", "no sidecar")
+	// A missing channel is said once, before any upload, not per file.
+	if errOut := h.fails(ExitNotFound, "data", "push", filepath.Join(h.dir, "imgs"), "--channel", "nope"); strings.Count(errOut, "error: ") != 1 || !strings.Contains(errOut, "koya data channel create nope") {
+		t.Errorf("push to a missing channel:\n%s", errOut)
+	}
 	out := h.koya("data", "push", filepath.Join(h.dir, "imgs"), "--channel", "raw", "--prefix", "cam/", "--meta", `{"site":"lab","n":-1}`, "-j", "3")
 	if strings.Count(out, "pushed ") != 6 {
 		t.Fatalf("push:\n%s", out)

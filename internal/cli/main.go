@@ -142,7 +142,7 @@ other commands find it. Apply workflows with 'koya apply -f', run them with
 func args(n int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, got []string) error {
 		if len(got) != n {
-			return usagef("%s takes %s (see 'koya %s --help')", cmd.CommandPath(), names, cmd.Name())
+			return usagef("%s takes %s (see '%s --help')", cmd.CommandPath(), names, cmd.CommandPath())
 		}
 		return nil
 	}
