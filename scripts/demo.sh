@@ -25,9 +25,12 @@ export KOYA_CONFIG="$work/config.yaml" KOYA_KEK_FILE="$work/kek"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo "== starting the control plane on 127.0.0.1:$port (data in $work/data, log in $work/server.log)"
-koya server --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+# The binary itself, not the koya function: $! must be the server's pid
+# (a function in the background is a subshell, and killing that left the
+# server running after the demo).
+"$work/koya" server --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null && wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do koya get projects >/dev/null 2>&1 && break; sleep 0.1; done
 
 echo "== applying examples/model-builder/workflow.yaml"
@@ -94,5 +97,8 @@ koya logs "$profile" --step profile
 [ "$phase" = Succeeded ] || { koya describe run "$profile" >&2; exit 1; }
 
 echo
-echo "Run $run: koya describe run $run   (with KOYA_CONFIG=$KOYA_CONFIG)"
 echo "Artifacts are in $work/artifacts; the control plane's data (SQLite and objects) in $work/data."
+echo "The demo's server stops now. To look around, start it again and ask it about run $run:"
+echo "  export KOYA_CONFIG=$KOYA_CONFIG KOYA_KEK_FILE=$KOYA_KEK_FILE"
+echo "  $work/koya server --addr 127.0.0.1:$port --data-dir $work/data &"
+echo "  $work/koya describe run $run"
