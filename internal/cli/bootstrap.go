@@ -32,11 +32,7 @@ func bootstrap(ctx context.Context, st store.Store, url, contextName string, log
 	} else if err != nil {
 		return err
 	}
-	path, err := configPath()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(path)
+	cfg, path, err := openConfig()
 	if err != nil {
 		return err
 	}

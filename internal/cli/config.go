@@ -38,6 +38,17 @@ func configPath() (string, error) {
 	return filepath.Join(home, ".koya", "config.yaml"), nil
 }
 
+// openConfig reads the config at configPath and returns it with its path
+// (for saving it back).
+func openConfig() (Config, string, error) {
+	path, err := configPath()
+	if err != nil {
+		return Config{}, "", err
+	}
+	cfg, err := loadConfig(path)
+	return cfg, path, err
+}
+
 // loadConfig reads the config file; a missing one is an empty config.
 func loadConfig(path string) (Config, error) {
 	var c Config

@@ -28,7 +28,7 @@ and set its default project. They never print a token.`,
 			if err := out.check(); err != nil {
 				return err
 			}
-			cfg, _, err := a.config()
+			cfg, _, err := openConfig()
 			if err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ and set its default project. They never print a token.`,
 			Short: "Print the current context's name",
 			Args:  args(0, "no arguments"),
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, path, err := a.config()
+				cfg, path, err := openConfig()
 				if err != nil {
 					return err
 				}
@@ -126,20 +126,11 @@ type contextView struct {
 	Current bool   `json:"current"`
 }
 
-func (a *app) config() (Config, string, error) {
-	path, err := configPath()
-	if err != nil {
-		return Config{}, "", err
-	}
-	cfg, err := loadConfig(path)
-	return cfg, path, err
-}
-
 // editContext loads the config, finds the named context (the current one
 // if name is empty), applies change, saves the config and prints what
 // change says it did.
 func (a *app) editContext(name string, change func(cfg *Config, x Context) string) error {
-	cfg, path, err := a.config()
+	cfg, path, err := openConfig()
 	if err != nil {
 		return err
 	}

@@ -34,11 +34,7 @@ func (c *conn) resolve() (conn, error) {
 	pick(&out.token, "KOYA_TOKEN")
 	pick(&out.project, "KOYA_PROJECT")
 	if out.server == "" || out.token == "" || out.project == "" {
-		path, err := configPath()
-		if err != nil {
-			return out, err
-		}
-		cfg, err := loadConfig(path)
+		cfg, path, err := openConfig()
 		if err != nil {
 			return out, err
 		}

@@ -50,11 +50,7 @@ to ~/.koya/config.yaml (0600) and makes it the current one.`,
 			if project == "" && len(me.Members) == 1 {
 				project = me.Members[0].Project
 			}
-			path, err := configPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(path)
+			cfg, path, err := openConfig()
 			if err != nil {
 				return err
 			}

@@ -228,19 +228,12 @@ func (q *onceWoken) Wake(ctx context.Context, runID string, at time.Time) error 
 // query (two where rows can change before the lock): a round trip each
 // was most of a group commit's statements on PostgreSQL.
 func (e *Engine) lockAttempts(ctx context.Context, q store.Querier, ids []string) (map[string]store.Attempt, error) {
-	attempts := make(map[string]store.Attempt, len(ids))
 	if len(ids) == 0 {
-		return attempts, nil // an empty filter would read every attempt
+		return map[string]store.Attempt{}, nil // an empty filter would read every attempt
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	read := func() error {
-		list, err := q.ListAttempts(ctx, store.AttemptFilter{IDs: ids})
-		for _, a := range list {
-			attempts[a.ID] = a
-		}
-		return err
-	}
-	if err := read(); err != nil {
+	attempts, err := readAttempts(ctx, q, ids)
+	if err != nil {
 		return nil, err
 	}
 	runs := make([]string, 0, len(attempts))
@@ -251,11 +244,23 @@ func (e *Engine) lockAttempts(ctx context.Context, q store.Querier, ids []string
 		return nil, err
 	}
 	if e.locksRows { // read before the lock: may be stale
-		if err := read(); err != nil {
-			return nil, err
-		}
+		return readAttempts(ctx, q, ids)
 	}
 	return attempts, nil
+}
+
+// readAttempts reads attempts by id (ids not empty) in one query; those
+// that do not exist are left out.
+func readAttempts(ctx context.Context, q store.Querier, ids []string) (map[string]store.Attempt, error) {
+	list, err := q.ListAttempts(ctx, store.AttemptFilter{IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.Attempt, len(list))
+	for _, a := range list {
+		out[a.ID] = a
+	}
+	return out, nil
 }
 
 // lockRuns locks runs (ids, in any order, repeats allowed) for the rest of

@@ -351,13 +351,9 @@ func (e *Engine) recordStarted(ctx context.Context, batch []startedAttempt) erro
 		for i, s := range batch {
 			ids[i] = s.attempt.ID
 		}
-		list, err := q.ListAttempts(ctx, store.AttemptFilter{IDs: ids})
+		current, err := readAttempts(ctx, q, ids)
 		if err != nil {
 			return err
-		}
-		current := make(map[string]store.Attempt, len(list))
-		for _, a := range list {
-			current[a.ID] = a
 		}
 		read := runsOnce{}
 		for _, s := range batch {

@@ -72,7 +72,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		route := r.Pattern
-		if route == "" {
+		if route == "" || route == unmatchedPattern {
 			route = "unmatched"
 		}
 		elapsed := time.Since(start)

@@ -39,7 +39,8 @@ func TestOpenAPIMatchesMux(t *testing.T) {
 
 	// What the mux has: ask it which pattern each route's request matches,
 	// and that no pattern is registered outside the table (a duplicate
-	// registration panics, so the table is the mux's only source).
+	// registration panics, so the table is the mux's only source, besides
+	// the catch-all of unmatched requests).
 	for _, rt := range e.srv.routes {
 		req := httptest.NewRequest(rt.method, concrete(rt.path), nil)
 		_, pattern := e.srv.mux.Handler(req)

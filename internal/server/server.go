@@ -128,7 +128,8 @@ func New(cfg Config) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern(), s.wrap(rt))
 	}
-	s.handler = s.observe(s.unmatched(s.mux))
+	s.mux.HandleFunc(unmatchedPattern, s.unmatched)
+	s.handler = s.observe(s.mux)
 	return s, nil
 }
 

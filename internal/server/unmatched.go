@@ -2,50 +2,33 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/koya-dev/koya/errs"
 )
 
-// unmatched answers the requests no route takes (an unknown path, or a
-// method the path does not have) in the API's one error shape, where the
-// mux would answer in plain text: clients and scripts always get
-// {"error": {...}}. A 405 keeps the mux's Allow header.
-func (s *Server) unmatched(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := s.mux.Handler(r)
-		if pattern != "" { // a route, or one of the mux's redirects
-			next.ServeHTTP(w, r)
-			return
+// unmatchedPattern catches the requests no route takes (an unknown path,
+// or a method the path does not have), which the mux would answer in
+// plain text. Being the mux's own most general pattern, it costs the
+// requests that match a route nothing.
+const unmatchedPattern = "/"
+
+// unmatched answers in the API's one error shape, so that clients and
+// scripts always get {"error": {...}}: 404, or 405 with Allow when the
+// path has routes for other methods (probed only here, on a miss).
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != unmatchedPattern {
+			allow = append(allow, m)
 		}
-		probe := &headerProbe{header: http.Header{}}
-		h.ServeHTTP(probe, r)
-		switch probe.status {
-		case http.StatusNotFound:
-			s.writeError(w, r, errs.At(errs.NotFound, r.URL.Path, "no API route %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path))
-		case http.StatusMethodNotAllowed:
-			allow := probe.header.Get("Allow")
-			w.Header().Set("Allow", allow)
-			writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: errs.At(errs.Invalid, r.URL.Path, "method %s is not allowed here; allowed: %s", r.Method, allow)})
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
-}
-
-// headerProbe records what the mux's fallback handler would answer,
-// without writing it.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header { return p.header }
-
-func (p *headerProbe) WriteHeader(status int) { p.status = status }
-
-func (p *headerProbe) Write(b []byte) (int, error) {
-	if p.status == 0 {
-		p.status = http.StatusOK
 	}
-	return len(b), nil
+	if len(allow) == 0 {
+		s.writeError(w, r, errs.At(errs.NotFound, r.URL.Path, "no API route %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: errs.At(errs.Invalid, r.URL.Path, "method %s is not allowed here; allowed: %s", r.Method, w.Header().Get("Allow"))})
 }
